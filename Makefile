@@ -1,0 +1,44 @@
+# The two commands: `make run` starts the whole system, `make test` passes every test.
+# Both install what they need into .venv first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run start stop demo test bench services clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Make sure this machine's RabbitMQ and PostgreSQL are up (starting them if stopped).
+services:
+	@bash scripts/ensure-services.sh
+
+# Foreground: every service and the HTTP gateway; Ctrl-C stops them all.
+run: install services
+	$(BIN)/python -m gateway.launcher run
+
+# Background variants used by `make demo` and by hand.
+start: install services
+	$(BIN)/python -m gateway.launcher start
+
+stop: install
+	$(BIN)/python -m gateway.launcher stop
+
+demo: install services
+	$(BIN)/python -m gateway.demo
+
+test: install services
+	$(BIN)/python -m pytest -q
+
+bench: install services
+	$(BIN)/python tests/bench/bench.py
+
+clean:
+	rm -rf $(VENV) var/*.sqlite var/run

@@ -1,0 +1,1 @@
+"""The nominations service: each exemplar's event-sourced life, detection to replication."""

@@ -1,0 +1,158 @@
+"""The nominations application: load an exemplar, change it, save it (eventsourcing)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Callable
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from pydantic_core import to_jsonable_python
+
+from nominations import commands as c
+from nominations.domainmodel import Exemplar
+from shared.catalog import Catalog
+from shared.errors import ConcurrentChange, InvalidInput, NotFound
+from shared.persistence import DateAsISO
+from shared.wire import describe_event
+
+SNAPSHOT_INTERVAL = 50  # a load reads one snapshot and at most 49 events after it
+
+
+def _catalog_check(catalog: Catalog, cmd: c.Command) -> None:
+    """Codes must come from the catalogs; the movement must run in the business year."""
+    checks = (
+        ("subject_kind", catalog.subject_kinds, "Loại đối tượng"),
+        ("field", catalog.fields, "Lĩnh vực"),
+        ("movement", catalog.movements, "Phong trào thi đua"),
+        ("award_form", catalog.award_forms, "Hình thức khen thưởng"),
+    )
+    for name, entries, label in checks:
+        code = getattr(cmd, name, None)
+        if code is not None and code not in entries:
+            raise InvalidInput(f"{label} «{code}» không có trong danh mục.", f"unknown {name} {code!r}", name)
+    movement = catalog.movements.get(getattr(cmd, "movement", None) or "")
+    if movement and not movement.start_year <= cmd.business_date.year <= movement.end_year:
+        raise InvalidInput(
+            f"Phong trào «{movement.name}» diễn ra {movement.start_year}–{movement.end_year}, "
+            f"không bao gồm năm {cmd.business_date.year}.",
+            f"movement {movement.code!r} does not run in {cmd.business_date.year}",
+            "movement",
+        )
+
+
+# command name -> (input model, how it changes the exemplar). The one list of changes.
+CHANGES: dict[str, tuple[type[c.Command], Callable[..., Any]]] = {
+    "plan_nurture": (c.PlanNurture, Exemplar.plan_nurture),
+    "record_progress": (c.RecordProgress, Exemplar.record_progress),
+    "record_check": (c.RecordCheck, Exemplar.record_check),
+    "review": (c.Review, Exemplar.review),
+    "endorse": (c.Endorse, Exemplar.endorse),
+    "nominate": (c.Nominate, Exemplar.nominate),
+    "publicize": (c.Publicize, Exemplar.publicize),
+    "start_adoption": (c.StartAdoption, Exemplar.start_adoption),
+    "record_adoption_outcome": (c.RecordAdoptionOutcome, Exemplar.record_adoption_outcome),
+    "evaluate_year": (c.EvaluateYear, Exemplar.evaluate_year),
+    "put_on_hold": (c.PutOnHold, Exemplar.put_on_hold),
+    "release_hold": (c.ReleaseHold, Exemplar.release_hold),
+    "withdraw": (c.Withdraw, Exemplar.withdraw),
+}
+
+
+def parse_id(value: Any) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidInput(f"Mã điển hình «{value}» không hợp lệ.", f"bad exemplar id {value!r}", "id") from None
+
+
+class NominationsApplication(Application):
+    # Frozen: the library derives table names from it ("nominations_events").
+    name = "Nominations"
+    snapshotting_intervals = {Exemplar: SNAPSHOT_INTERVAL}
+
+    def __init__(self, catalog: Catalog, department: str, env: dict[str, str] | None = None):
+        self.catalog = catalog
+        self.department = department
+        super().__init__(env=env)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # -- commands ----------------------------------------------------------------------
+
+    def detect(self, data: dict) -> dict:
+        cmd = c.parse(c.Detect, data)
+        _catalog_check(self.catalog, cmd)
+        exemplar = Exemplar.detect(department=self.department, **cmd.model_dump())
+        self.save(exemplar)
+        return {"id": str(exemplar.id), "version": exemplar.version}
+
+    def change(self, exemplar_id: Any, command: str, data: dict, expected_version: int | None = None) -> dict:
+        """Apply one named command to one exemplar; refuse a stale or concurrent change."""
+        if command not in CHANGES:
+            raise InvalidInput(f"Thao tác «{command}» không tồn tại.", f"unknown command {command!r}", "command")
+        model, method = CHANGES[command]
+        cmd = c.parse(model, data)
+        _catalog_check(self.catalog, cmd)
+        exemplar = self.get_exemplar(exemplar_id)
+        if expected_version is not None and exemplar.version != expected_version:
+            raise self._conflict(exemplar.id, f"expected version {expected_version}, found {exemplar.version}")
+        arguments = dict(cmd)
+        if command == "nominate":
+            arguments["form_subject_kinds"] = self.catalog.award_forms[cmd.award_form].subject_kinds
+        arguments = to_jsonable_python(arguments, exclude_none=False) | {"business_date": cmd.business_date}
+        result = method(exemplar, **arguments)
+        try:
+            self.save(exemplar)
+        except IntegrityError:
+            raise self._conflict(exemplar.id, "another change was stored first") from None
+        return {"id": str(exemplar.id), "version": exemplar.version, "result": result}
+
+    @staticmethod
+    def _conflict(exemplar_id: uuid.UUID, why: str) -> ConcurrentChange:
+        return ConcurrentChange(
+            "Điển hình vừa được người khác cập nhật; thao tác của bạn chưa được lưu. Hãy tải lại và thử lại.",
+            f"concurrent change on exemplar {exemplar_id}: {why}",
+            str(exemplar_id),
+        )
+
+    # -- queries -----------------------------------------------------------------------
+
+    def get_exemplar(self, exemplar_id: Any) -> Exemplar:
+        exemplar_id = parse_id(exemplar_id)
+        try:
+            return self.repository.get(exemplar_id)
+        except AggregateNotFoundError:
+            raise NotFound(
+                f"Không tìm thấy điển hình «{exemplar_id}».", f"exemplar {exemplar_id} not found", str(exemplar_id)
+            ) from None
+
+    def summary(self, exemplar_id: Any) -> dict:
+        ex = self.get_exemplar(exemplar_id)
+        return to_jsonable_python(
+            {
+                "id": ex.id,
+                "version": ex.version,
+                "subject_kind": ex.subject_kind,
+                "name": ex.name,
+                "field": ex.field,
+                "movement": ex.movement,
+                "unit": ex.unit,
+                "department": ex.department,
+                "detected_on": ex.detected_on,
+                "stage": ex.stage,
+                "on_hold": ex.on_hold,
+                "open_holds": ex.open_holds,
+                "pending_nomination": ex.pending_nomination,
+                "adoptions": ex.adoptions,
+                "scores": ex.scores,
+            }
+        )
+
+    def history(self, exemplar_id: Any) -> list[dict]:
+        """Every event of one exemplar in order, with business date and recorded time."""
+        exemplar_id = self.get_exemplar(exemplar_id).id
+        return [describe_event(event) for event in self.events.get(exemplar_id)]
+

@@ -1,0 +1,156 @@
+"""The shape of every nominations command's input, checked before the domain sees it.
+
+A value of the wrong shape is refused with ``InvalidInput`` naming the field; the
+domain model then checks the lifecycle rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from shared.errors import InvalidInput
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    business_date: dt.date
+
+
+class Detect(Command):
+    subject_kind: Code
+    name: Text
+    field: Code
+    movement: Code
+    unit: Text
+    achievements: list[Text] = Field(min_length=1)
+
+
+class Milestone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    due: dt.date
+
+
+class PlanNurture(Command):
+    responsible_unit: Text
+    milestones: list[Milestone] = Field(min_length=1)
+
+
+class RecordProgress(Command):
+    note: Text
+    milestone: str = ""
+
+
+class RecordCheck(Command):
+    checked_by: Text
+    finding: Text
+    on_track: bool
+
+
+class Criterion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    criterion: Text
+    met: bool
+
+
+class Review(Command):
+    review_kind: Literal["interim", "final"]
+    general_criteria: list[Criterion] = Field(min_length=1)
+    field_criteria: list[Criterion] = Field(min_length=1)
+    summary: Text
+
+
+class Endorse(Command):
+    meeting: Text
+    members: Annotated[int, Field(ge=1, le=1_000_000)]
+    present: Count
+    in_favour: Count
+    against: Count
+    abstained: Count
+
+
+class Nominate(Command):
+    award_form: Code
+    dossier_refs: list[Text] = Field(min_length=1)
+    achievement: Text
+
+
+class Publicize(Command):
+    channel: Text
+    audience: Text
+    reference: str = ""
+
+
+class StartAdoption(Command):
+    adopting_unit: Text
+    method: Text
+
+
+class RecordAdoptionOutcome(Command):
+    adoption_id: Code
+    outcome: Text
+    successful: bool
+
+
+class EvaluateYear(Command):
+    year: Annotated[int, Field(ge=1945, le=2100)]
+    rating: Literal["excellent", "good", "fair", "poor"]
+    score: Annotated[int, Field(ge=0, le=100)]
+    note: str = ""
+
+
+class PutOnHold(Command):
+    hold_kind: Literal["discipline", "investigation", "complaint"]
+    reason: Text
+
+
+class ReleaseHold(Command):
+    hold_id: Code
+    resolution: Text
+
+
+class Withdraw(Command):
+    reason: Text
+
+
+class ListFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    department: Code | None = None
+    field: Code | None = None
+    movement: Code | None = None
+    stage: Code | None = None
+    year: Annotated[int, Field(ge=1945, le=2100)] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    offset: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_empty(cls, data):
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v not in (None, "")}
+        return data
+
+
+def parse(model: type[BaseModel], data: object) -> BaseModel:
+    """Validate ``data`` against ``model``; refuse with the first bad field named."""
+    if not isinstance(data, dict):
+        raise InvalidInput("Dữ liệu gửi lên phải là một đối tượng JSON.", "body is not an object", "body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        if error["type"] == "missing":
+            message = f"Thiếu trường bắt buộc «{field}»."
+        elif error["type"] == "extra_forbidden":
+            message = f"Trường «{field}» không được hỗ trợ."
+        else:
+            message = f"Giá trị của trường «{field}» không hợp lệ."
+        raise InvalidInput(message, f"invalid {field}: {error['msg']}", field) from None

@@ -1,0 +1,479 @@
+"""The exemplar (điển hình tiên tiến) as an event-sourced aggregate. No I/O here.
+
+Each public method checks the lifecycle rules and then triggers one event; an event's
+``apply`` only changes state. A refused command raises ``RuleViolation`` before any
+event exists, so nothing is stored.
+
+Event class names and this module's path are stored as topics: treat them as frozen
+(rename only with a topic registration). Shape changes go through ``class_version``
+and ``upcast_vN_vN+1``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate
+
+from shared.errors import RuleViolation
+
+# Stages in lifecycle order (the plans' phát hiện – bồi dưỡng – tổng kết – nhân rộng,
+# with the award steps in between).
+STAGES = ("detected", "nurturing", "reviewed", "nominated", "awarded", "replicating", "withdrawn")
+STAGE_NAMES_VI = {
+    "detected": "Phát hiện",
+    "nurturing": "Bồi dưỡng",
+    "reviewed": "Sơ kết / tổng kết",
+    "nominated": "Đề nghị khen thưởng",
+    "awarded": "Được khen thưởng",
+    "replicating": "Nhân rộng",
+    "withdrawn": "Đã rút",
+}
+HOLD_KINDS = {"discipline": "kỷ luật", "investigation": "điều tra", "complaint": "khiếu nại"}
+REVIEW_KINDS = {"interim": "sơ kết", "final": "tổng kết"}
+
+# Rule code -> what the officer reads. The code travels with the error (problem details).
+RULES_VI = {
+    "withdrawn-is-final": "Điển hình đã bị rút; không thể thực hiện thêm thao tác nào.",
+    "date-not-before-detection": "Ngày nghiệp vụ không được trước ngày phát hiện điển hình ({detected_on}).",
+    "nurture-plan-required": "Phải lập kế hoạch bồi dưỡng trước khi ghi nhận tiến độ, kiểm tra hoặc sơ kết/tổng kết.",
+    "nurture-plan-once": "Điển hình đã có kế hoạch bồi dưỡng; hãy ghi nhận tiến độ thay vì lập kế hoạch mới.",
+    "review-required": "Phải sơ kết/tổng kết đạt yêu cầu trước khi {action}.",
+    "endorsement-required": "Phải được tập thể thừa nhận, suy tôn (biểu quyết đạt) trước khi đề nghị khen thưởng.",
+    "no-nomination-on-hold": "Điển hình đang tạm dừng xét ({holds}); không thể đề nghị khen thưởng.",
+    "nomination-pending": "Điển hình đang có đề nghị khen thưởng chờ quyết định ({award_form}).",
+    "award-form-fits-subject": "Hình thức khen thưởng «{award_form}» không áp dụng cho đối tượng «{subject_kind}».",
+    "tally-consistent": "Kết quả biểu quyết không hợp lệ: {problem}.",
+    "hold-not-open": "Không có đợt tạm dừng xét nào đang mở với mã {hold_id}.",
+    "adoption-unknown": "Không có đơn vị nhân rộng nào với mã {adoption_id}.",
+    "adoption-outcome-once": "Kết quả nhân rộng của mã {adoption_id} đã được ghi nhận; hãy ghi một đánh giá mới.",
+    "evaluation-year": "Năm đánh giá {year} phải từ năm phát hiện ({detected_year}) trở đi.",
+}
+
+
+def refuse(rule: str, **facts: Any) -> RuleViolation:
+    message = RULES_VI[rule].format(**facts)
+    log = f"rule {rule!r} refused the command: " + ", ".join(f"{k}={v}" for k, v in facts.items())
+    return RuleViolation(message, log, rule)
+
+
+class Exemplar(Aggregate):
+    """A person, collective or household whose work others should learn from."""
+
+    class Event(Aggregate.Event):
+        business_date: dt.date
+        wire_type: ClassVar[str] = ""
+
+    class Detected(Aggregate.Created, Event):
+        """Phát hiện. v2: achievements became a list (v1 stored one free-text string)."""
+
+        class_version = 2
+        wire_type = "exemplar.detected"
+        subject_kind: str
+        name: str
+        field: str
+        movement: str
+        unit: str
+        department: str
+        achievements: list
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            text = state.pop("achievements", "") or ""
+            state["achievements"] = [line.strip() for line in text.split(";") if line.strip()]
+
+    class NurturePlanned(Event):
+        wire_type = "exemplar.nurture_planned"
+        responsible_unit: str
+        milestones: list
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.has_nurture_plan = True
+            exemplar.stage = "nurturing"
+
+    class ProgressRecorded(Event):
+        wire_type = "exemplar.progress_recorded"
+        note: str
+        milestone: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.progress_count += 1
+
+    class CheckRecorded(Event):
+        wire_type = "exemplar.check_recorded"
+        checked_by: str
+        finding: str
+        on_track: bool
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.checks_count += 1
+
+    class Reviewed(Event):
+        wire_type = "exemplar.reviewed"
+        review_kind: str
+        general_criteria: list  # [{"criterion": str, "met": bool}]
+        field_criteria: list
+        passed: bool
+        summary: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.review_passed = self.passed
+            if self.passed and exemplar.stage in ("detected", "nurturing"):
+                exemplar.stage = "reviewed"
+
+    class Endorsed(Event):
+        """Được tập thể thừa nhận, suy tôn: the meeting's tally only."""
+
+        wire_type = "exemplar.endorsed"
+        meeting: str
+        members: int
+        present: int
+        in_favour: int
+        against: int
+        abstained: int
+        endorsed: bool
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.endorsed = self.endorsed
+
+    class Nominated(Event):
+        wire_type = "exemplar.nominated"
+        award_form: str
+        dossier_refs: list
+        achievement: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.pending_nomination = self.award_form
+            exemplar.stage = "nominated"
+
+    class Publicized(Event):
+        wire_type = "exemplar.publicized"
+        channel: str
+        audience: str
+        reference: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.publicity_count += 1
+
+    class AdoptionStarted(Event):
+        """Nhân rộng: another unit studies and adopts the model."""
+
+        wire_type = "exemplar.adoption_started"
+        adoption_id: str
+        adopting_unit: str
+        method: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.adoptions[self.adoption_id] = None
+            if exemplar.stage != "withdrawn":
+                exemplar.stage = "replicating"
+
+    class AdoptionOutcomeRecorded(Event):
+        wire_type = "exemplar.adoption_outcome_recorded"
+        adoption_id: str
+        outcome: str
+        successful: bool
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.adoptions[self.adoption_id] = self.successful
+
+    class YearEvaluated(Event):
+        wire_type = "exemplar.year_evaluated"
+        year: int
+        rating: str
+        score: int
+        previous_score: int | None  # the same exemplar's score for year - 1, if any
+        note: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.scores[str(self.year)] = self.score
+
+    class PutOnHold(Event):
+        wire_type = "exemplar.put_on_hold"
+        hold_id: str
+        hold_kind: str
+        reason: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.open_holds[self.hold_id] = self.hold_kind
+
+    class HoldReleased(Event):
+        wire_type = "exemplar.hold_released"
+        hold_id: str
+        resolution: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.open_holds.pop(self.hold_id, None)
+
+    class Withdrawn(Event):
+        wire_type = "exemplar.withdrawn"
+        reason: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.stage = "withdrawn"
+
+    # -- construction ------------------------------------------------------------------
+
+    def __init__(
+        self,
+        subject_kind: str,
+        name: str,
+        field: str,
+        movement: str,
+        unit: str,
+        department: str,
+        achievements: list,
+        business_date: dt.date,
+    ):
+        self.subject_kind = subject_kind
+        self.name = name
+        self.field = field
+        self.movement = movement
+        self.unit = unit
+        self.department = department
+        self.detected_on = business_date
+        self.stage = "detected"
+        self.has_nurture_plan = False
+        self.progress_count = 0
+        self.checks_count = 0
+        self.review_passed = False
+        self.endorsed = False
+        self.pending_nomination: str | None = None
+        self.publicity_count = 0
+        self.adoptions: dict[str, bool | None] = {}
+        self.scores: dict[str, int] = {}
+        self.open_holds: dict[str, str] = {}
+
+    @classmethod
+    def detect(
+        cls,
+        *,
+        subject_kind: str,
+        name: str,
+        field: str,
+        movement: str,
+        unit: str,
+        department: str,
+        achievements: list[str],
+        business_date: dt.date,
+    ) -> Exemplar:
+        return cls._create(
+            cls.Detected,
+            id=uuid.uuid4(),
+            subject_kind=subject_kind,
+            name=name,
+            field=field,
+            movement=movement,
+            unit=unit,
+            department=department,
+            achievements=list(achievements),
+            business_date=business_date,
+        )
+
+    # -- guards ------------------------------------------------------------------------
+
+    def _guard(self, business_date: dt.date) -> None:
+        if self.stage == "withdrawn":
+            raise refuse("withdrawn-is-final")
+        if business_date < self.detected_on:
+            raise refuse("date-not-before-detection", detected_on=self.detected_on.isoformat())
+
+    def _require_review(self, action: str) -> None:
+        if not self.review_passed:
+            raise refuse("review-required", action=action)
+
+    # -- commands ----------------------------------------------------------------------
+
+    def plan_nurture(self, *, responsible_unit: str, milestones: list[dict], business_date: dt.date) -> None:
+        self._guard(business_date)
+        if self.has_nurture_plan:
+            raise refuse("nurture-plan-once")
+        self.trigger_event(
+            self.NurturePlanned,
+            responsible_unit=responsible_unit,
+            milestones=list(milestones),
+            business_date=business_date,
+        )
+
+    def record_progress(self, *, note: str, milestone: str, business_date: dt.date) -> None:
+        self._guard(business_date)
+        if not self.has_nurture_plan:
+            raise refuse("nurture-plan-required")
+        self.trigger_event(self.ProgressRecorded, note=note, milestone=milestone, business_date=business_date)
+
+    def record_check(self, *, checked_by: str, finding: str, on_track: bool, business_date: dt.date) -> None:
+        self._guard(business_date)
+        if not self.has_nurture_plan:
+            raise refuse("nurture-plan-required")
+        self.trigger_event(
+            self.CheckRecorded, checked_by=checked_by, finding=finding, on_track=on_track, business_date=business_date
+        )
+
+    def review(
+        self,
+        *,
+        review_kind: str,
+        general_criteria: list[dict],
+        field_criteria: list[dict],
+        summary: str,
+        business_date: dt.date,
+    ) -> bool:
+        """Sơ kết / tổng kết: passes when every general and field criterion is met."""
+        self._guard(business_date)
+        if not self.has_nurture_plan:
+            raise refuse("nurture-plan-required")
+        passed = all(c["met"] for c in general_criteria) and all(c["met"] for c in field_criteria)
+        self.trigger_event(
+            self.Reviewed,
+            review_kind=review_kind,
+            general_criteria=list(general_criteria),
+            field_criteria=list(field_criteria),
+            passed=passed,
+            summary=summary,
+            business_date=business_date,
+        )
+        return passed
+
+    def endorse(
+        self,
+        *,
+        meeting: str,
+        members: int,
+        present: int,
+        in_favour: int,
+        against: int,
+        abstained: int,
+        business_date: dt.date,
+    ) -> bool:
+        """Record the collective's vote; endorsed when more than half of those present agree."""
+        self._guard(business_date)
+        self._require_review("lấy biểu quyết suy tôn")
+        if present > members:
+            raise refuse("tally-consistent", problem=f"số có mặt ({present}) lớn hơn số thành viên ({members})")
+        if in_favour + against + abstained > present:
+            raise refuse(
+                "tally-consistent",
+                problem=f"tổng phiếu ({in_favour + against + abstained}) lớn hơn số có mặt ({present})",
+            )
+        endorsed = in_favour * 2 > present
+        self.trigger_event(
+            self.Endorsed,
+            meeting=meeting,
+            members=members,
+            present=present,
+            in_favour=in_favour,
+            against=against,
+            abstained=abstained,
+            endorsed=endorsed,
+            business_date=business_date,
+        )
+        return endorsed
+
+    def nominate(
+        self,
+        *,
+        award_form: str,
+        form_subject_kinds: tuple[str, ...],
+        dossier_refs: list[str],
+        achievement: str,
+        business_date: dt.date,
+    ) -> None:
+        self._guard(business_date)
+        self._require_review("đề nghị khen thưởng")
+        if not self.endorsed:
+            raise refuse("endorsement-required")
+        if self.open_holds:
+            raise refuse("no-nomination-on-hold", holds=", ".join(HOLD_KINDS[k] for k in self.open_holds.values()))
+        if self.pending_nomination:
+            raise refuse("nomination-pending", award_form=self.pending_nomination)
+        if self.subject_kind not in form_subject_kinds:
+            raise refuse("award-form-fits-subject", award_form=award_form, subject_kind=self.subject_kind)
+        self.trigger_event(
+            self.Nominated,
+            award_form=award_form,
+            dossier_refs=list(dossier_refs),
+            achievement=achievement,
+            business_date=business_date,
+        )
+
+    def publicize(self, *, channel: str, audience: str, reference: str, business_date: dt.date) -> None:
+        self._guard(business_date)
+        self._require_review("tuyên truyền")
+        self.trigger_event(
+            self.Publicized, channel=channel, audience=audience, reference=reference, business_date=business_date
+        )
+
+    def start_adoption(self, *, adopting_unit: str, method: str, business_date: dt.date) -> str:
+        self._guard(business_date)
+        self._require_review("nhân rộng")
+        adoption_id = f"A{len(self.adoptions) + 1}"
+        self.trigger_event(
+            self.AdoptionStarted,
+            adoption_id=adoption_id,
+            adopting_unit=adopting_unit,
+            method=method,
+            business_date=business_date,
+        )
+        return adoption_id
+
+    def record_adoption_outcome(
+        self, *, adoption_id: str, outcome: str, successful: bool, business_date: dt.date
+    ) -> None:
+        self._guard(business_date)
+        if adoption_id not in self.adoptions:
+            raise refuse("adoption-unknown", adoption_id=adoption_id)
+        if self.adoptions[adoption_id] is not None:
+            raise refuse("adoption-outcome-once", adoption_id=adoption_id)
+        self.trigger_event(
+            self.AdoptionOutcomeRecorded,
+            adoption_id=adoption_id,
+            outcome=outcome,
+            successful=successful,
+            business_date=business_date,
+        )
+
+    def evaluate_year(self, *, year: int, rating: str, score: int, note: str, business_date: dt.date) -> None:
+        """Yearly evaluation, compared with the previous year's score (kept on the event)."""
+        self._guard(business_date)
+        if year < self.detected_on.year:
+            raise refuse("evaluation-year", year=year, detected_year=self.detected_on.year)
+        self.trigger_event(
+            self.YearEvaluated,
+            year=year,
+            rating=rating,
+            score=score,
+            previous_score=self.scores.get(str(year - 1)),
+            note=note,
+            business_date=business_date,
+        )
+
+    def put_on_hold(self, *, hold_kind: str, reason: str, business_date: dt.date) -> str:
+        self._guard(business_date)
+        hold_id = f"H{self.version + 1}"  # unique per exemplar: the version the event will take
+        self.trigger_event(self.PutOnHold, hold_id=hold_id, hold_kind=hold_kind, reason=reason, business_date=business_date)
+        return hold_id
+
+    def release_hold(self, *, hold_id: str, resolution: str, business_date: dt.date) -> None:
+        self._guard(business_date)
+        if hold_id not in self.open_holds:
+            raise refuse("hold-not-open", hold_id=hold_id)
+        self.trigger_event(self.HoldReleased, hold_id=hold_id, resolution=resolution, business_date=business_date)
+
+    def withdraw(self, *, reason: str, business_date: dt.date) -> None:
+        self._guard(business_date)
+        self.trigger_event(self.Withdrawn, reason=reason, business_date=business_date)
+
+    @property
+    def on_hold(self) -> bool:
+        return bool(self.open_holds)
+
+
+def event_types() -> dict[str, type[Exemplar.Event]]:
+    """Wire type -> event class, for every event an exemplar can have."""
+    found = {}
+    for value in vars(Exemplar).values():
+        if isinstance(value, type) and issubclass(value, Exemplar.Event) and value.wire_type:
+            found[value.wire_type] = value
+    return found

@@ -1,0 +1,40 @@
+"""nameko entrypoints of the nominations service: translate, call, translate back."""
+
+from nameko.rpc import rpc
+
+from nominations.bootstrap import build
+from shared.errors import DomainError
+from shared.nameko_support import RuntimeProvider
+
+
+class NominationsService:
+    name = "nominations"
+    runtime = RuntimeProvider(build)
+
+    @rpc(expected_exceptions=DomainError)
+    def detect(self, data):
+        return self.runtime.app.detect(data)
+
+    @rpc(expected_exceptions=DomainError)
+    def change(self, exemplar_id, command, data, expected_version=None):
+        return self.runtime.app.change(exemplar_id, command, data, expected_version)
+
+    @rpc(expected_exceptions=DomainError)
+    def get(self, exemplar_id):
+        return self.runtime.app.summary(exemplar_id)
+
+    @rpc(expected_exceptions=DomainError)
+    def history(self, exemplar_id):
+        return self.runtime.app.history(exemplar_id)
+
+    @rpc(expected_exceptions=DomainError)
+    def list(self, filters=None):
+        return self.runtime.exemplars.list(filters or {})
+
+    @rpc
+    def catalog(self):
+        catalog = self.runtime.app.catalog
+        return {
+            name: [entry.model_dump(mode="json") for entry in getattr(catalog, name).values()]
+            for name in ("subject_kinds", "fields", "movements", "award_forms")
+        }

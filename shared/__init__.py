@@ -1,0 +1,1 @@
+"""Code shared by every service: wire contract, errors, catalogs, persistence, relay."""

@@ -1,0 +1,70 @@
+"""Domain errors shared by every service.
+
+Each error carries a Vietnamese message for the officer (``message``) and an English
+one for logs (``log_message``). Their constructor arguments are exactly ``self.args``
+so nameko can carry them over RPC and rebuild the same class on the caller's side
+(see ``shared.rpc``).
+"""
+
+
+class DomainError(Exception):
+    """Base of every error an officer may be shown."""
+
+    http_status = 409
+    kind = "domain-error"
+
+    def __init__(self, message: str, log_message: str = "", detail: str = ""):
+        super().__init__(message, log_message, detail)
+        self.message = message
+        self.log_message = log_message or message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_problem(self) -> dict:
+        """RFC 7807 problem details body."""
+        problem = {
+            "type": f"urn:exemplars:problem:{self.kind}",
+            "title": self.message,
+            "status": self.http_status,
+            "detail": self.log_message,
+        }
+        if self.detail:
+            problem[self.detail_key] = self.detail
+        return problem
+
+    detail_key = "detail_value"
+
+
+class InvalidInput(DomainError):
+    """Input that does not have the right shape; ``detail`` names the field."""
+
+    http_status = 400
+    kind = "invalid-input"
+    detail_key = "field"
+
+
+class NotFound(DomainError):
+    http_status = 404
+    kind = "not-found"
+    detail_key = "id"
+
+
+class RuleViolation(DomainError):
+    """A lifecycle or legal rule refused the command; ``detail`` names the rule."""
+
+    http_status = 409
+    kind = "rule-violation"
+    detail_key = "rule"
+
+
+class ConcurrentChange(DomainError):
+    """Someone else changed the exemplar first; nothing of this command was stored."""
+
+    http_status = 409
+    kind = "concurrent-change"
+    detail_key = "id"
+
+
+ALL_ERRORS = (DomainError, InvalidInput, NotFound, RuleViolation, ConcurrentChange)

@@ -1,0 +1,72 @@
+"""Followers of an application's notification log: the relay and the read models.
+
+A follower remembers how far it got in ``log_positions`` (one row per follower, in the
+same database as the log). A read model moves its position in the same transaction as
+the rows it writes, so each event is applied exactly once; the relay moves its position
+after the broker confirmed, so an event is published at least once and consumers
+dedupe by (instance, notification id).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+
+positions_metadata = MetaData()
+log_positions = Table(
+    "log_positions",
+    positions_metadata,
+    Column("follower", String(200), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+
+class StalePosition(Exception):
+    """Another copy of this follower moved the position first; the batch is rolled back."""
+
+
+class LogFollower:
+    def __init__(self, app: Application, follower: str, batch_size: int = 500):
+        self.app = app
+        self.follower = follower
+        self.batch_size = batch_size
+        self.engine: Engine = app.recorder.datastore.engine
+        positions_metadata.create_all(self.engine, checkfirst=True)
+
+    def position(self, conn: Connection | None = None) -> int:
+        query = select(log_positions.c.position).where(log_positions.c.follower == self.follower)
+        if conn is None:
+            with self.engine.connect() as own:
+                value = own.execute(query).scalar()
+        else:
+            value = conn.execute(query).scalar()
+        return value or 0
+
+    def next_batch(self, after: int) -> list[Notification]:
+        return self.app.recorder.select_notifications(start=after + 1, limit=self.batch_size)
+
+    def move(self, conn: Connection, old: int, new: int) -> None:
+        """Compare-and-set the position inside the caller's transaction."""
+        if old == 0 and self.position(conn) == 0:
+            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            inserted = conn.execute(
+                dialect_insert(log_positions)
+                .values(follower=self.follower, position=new)
+                .on_conflict_do_nothing(index_elements=["follower"])
+            )
+            if inserted.rowcount == 1:
+                return
+        moved = conn.execute(
+            update(log_positions)
+            .where(log_positions.c.follower == self.follower, log_positions.c.position == old)
+            .values(position=new)
+        )
+        if moved.rowcount != 1:
+            raise StalePosition(f"{self.follower}: position moved from {old} by another copy")
+
+    def reset(self, conn: Connection) -> None:
+        conn.execute(log_positions.delete().where(log_positions.c.follower == self.follower))

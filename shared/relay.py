@@ -1,0 +1,121 @@
+"""The publishing relay: stored events are the outbox.
+
+A command commits its events to the service's log; the relay reads the log after the
+commit, in log order, turns each event into a wire event and publishes it to RabbitMQ
+as a persistent message with publisher confirms. Only then does it move its position.
+A broker outage delays publishing; it never loses an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import kombu
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+
+from shared.follower import LogFollower
+from shared.wire import WireEvent, exchange_name
+
+log = logging.getLogger(__name__)
+
+
+def events_exchange(source_service: str) -> kombu.Exchange:
+    # Same declaration as nameko's EventDispatcher, so nameko @event_handler can bind to it.
+    return kombu.Exchange(exchange_name(source_service), type="topic", durable=True, auto_delete=False)
+
+
+class Relay:
+    def __init__(
+        self,
+        app: Application,
+        to_wire: Callable[[Notification], WireEvent],
+        source: str,
+        instance: str,
+        amqp_uri: str,
+        batch_size: int = 500,
+    ):
+        self.follower = LogFollower(app, f"relay:{instance}", batch_size)
+        self.to_wire = to_wire
+        self.exchange = events_exchange(source)
+        self.amqp_uri = amqp_uri
+        self._connection: kombu.Connection | None = None
+        self._producer: kombu.Producer | None = None
+        self.published = 0
+
+    def _ensure_producer(self) -> kombu.Producer:
+        if self._producer is None:
+            self._connection = kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            self._connection.ensure_connection(max_retries=1)
+            self._producer = kombu.Producer(self._connection.channel(), exchange=self.exchange)
+            self.exchange(self._producer.channel).declare()
+        return self._producer
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
+                pass
+        self._connection = self._producer = None
+
+    def publish_pending(self) -> int:
+        """Publish one batch after the stored position; return how many were published."""
+        position = self.follower.position()
+        batch = self.follower.next_batch(position)
+        if not batch:
+            return 0
+        producer = self._ensure_producer()
+        try:
+            for notification in batch:
+                wire = self.to_wire(notification)
+                producer.publish(
+                    wire.to_message(),
+                    routing_key=wire.type,
+                    serializer="json",
+                    delivery_mode=2,
+                    retry=False,
+                    headers={"instance": wire.instance, "notification_id": wire.notification_id},
+                )
+        except Exception:
+            self.close()
+            raise
+        with self.follower.engine.begin() as conn:
+            self.follower.move(conn, position, batch[-1].id)
+        self.published += len(batch)
+        return len(batch)
+
+    def run(self, stop: threading.Event, wake: threading.Event, idle_wait: float = 0.05) -> None:
+        """Publish until stopped; back off (up to 5 s) while the broker or database is away."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                published = self.publish_pending()
+                if failures:
+                    log.info("relay %s recovered after %d failed attempts", self.follower.follower, failures)
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - keep relaying whatever went wrong
+                failures += 1
+                delay = min(5.0, 0.1 * 2 ** min(failures, 6))
+                log.warning("relay %s could not publish (%s); retrying in %.1fs", self.follower.follower, exc, delay)
+                stop.wait(delay)
+                continue
+            if published < self.follower.batch_size:
+                wake.wait(idle_wait)
+                wake.clear()
+        self.close()
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Publish everything stored so far (tests, tools); raise if it cannot within timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.publish_pending() == 0:
+                    return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
