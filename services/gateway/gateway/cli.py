@@ -1,0 +1,225 @@
+"""`exemplars`: the officers' command-line tool. Talks to the services over RPC.
+
+Exit codes: 0 done, 2 invalid input, 3 not found, 4 refused by a rule or a concurrent
+change, 5 the system cannot be reached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+
+import warnings
+
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated", category=DeprecationWarning)
+
+import click  # noqa: E402
+from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import shared.rpc  # noqa: F401,E402 - our errors arrive as themselves
+from shared.errors import DomainError, InvalidInput, NotFound  # noqa: E402
+
+console = Console()
+errors = Console(stderr=True)
+EXIT_CODES = {InvalidInput: 2, NotFound: 3}
+
+
+def rpc_config() -> dict:
+    return {"AMQP_URI": os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")}
+
+
+def call(service: str, method: str, *args):
+    """One RPC call, with domain errors turned into a message and an exit code."""
+    try:
+        with ClusterRpcProxy(rpc_config(), timeout=30) as proxy:
+            return getattr(getattr(proxy, service), method)(*args)
+    except DomainError as error:
+        errors.print(f"[bold red]Lỗi:[/] {error.message}")
+        sys.exit(EXIT_CODES.get(type(error), 4))
+    except (OSError, ConnectionError) as error:
+        errors.print(f"[bold red]Không kết nối được hệ thống[/] ({error}). Hãy chạy `make run`.")
+        sys.exit(5)
+
+
+def today() -> str:
+    return dt.date.today().isoformat()
+
+
+def emit(result, as_json: bool = True) -> None:
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@click.group(help="Xây dựng và nhân rộng điển hình tiên tiến — công cụ dòng lệnh.")
+def main() -> None:
+    pass
+
+
+DATE = click.option("--date", "business_date", default=today, show_default="hôm nay", help="Ngày nghiệp vụ (YYYY-MM-DD).")
+EXPECTED = click.option("--expected-version", type=int, default=None, help="Từ chối nếu điển hình đã đổi phiên bản.")
+
+
+@main.command(help="Phát hiện một điển hình mới.")
+@click.option("--kind", "subject_kind", required=True, type=click.Choice(["individual", "collective", "household"]))
+@click.option("--name", required=True)
+@click.option("--field", required=True, help="Mã lĩnh vực (xem `exemplars catalog`).")
+@click.option("--movement", required=True, help="Mã phong trào thi đua.")
+@click.option("--unit", required=True, help="Đơn vị, địa bàn của điển hình.")
+@click.option("--achievement", "achievements", multiple=True, required=True, help="Thành tích (lặp lại được).")
+@DATE
+def detect(**data) -> None:
+    data["achievements"] = list(data["achievements"])
+    emit(call("nominations", "detect", data))
+
+
+def change_command(name: str, command: str, help_text: str, options: list, shape=lambda d: d) -> None:
+    """Declare one `exemplars NAME ID ...` command that applies a nominations command."""
+
+    @click.argument("exemplar_id")
+    @DATE
+    @EXPECTED
+    def run(exemplar_id: str, expected_version: int | None, **data) -> None:
+        emit(call("nominations", "change", exemplar_id, command, shape(data), expected_version))
+
+    for option in reversed(options):
+        run = option(run)
+    main.command(name=name, help=help_text)(run)
+
+
+def criteria(values) -> list[dict]:
+    """'Tiêu chí=yes' / 'Tiêu chí=no' -> [{"criterion": ..., "met": ...}]"""
+    parsed = []
+    for value in values:
+        criterion, _, met = value.rpartition("=")
+        if not criterion or met.lower() not in ("yes", "no", "co", "có", "khong", "không"):
+            raise click.BadParameter(f"«{value}»: hãy viết dạng 'Tiêu chí=yes' hoặc 'Tiêu chí=no'")
+        parsed.append({"criterion": criterion, "met": met.lower() in ("yes", "co", "có")})
+    return parsed
+
+
+def milestones(values) -> list[dict]:
+    """'Tên mốc@YYYY-MM-DD' -> [{"name": ..., "due": ...}]"""
+    parsed = []
+    for value in values:
+        name, _, due = value.rpartition("@")
+        if not name:
+            raise click.BadParameter(f"«{value}»: hãy viết dạng 'Tên mốc@YYYY-MM-DD'")
+        parsed.append({"name": name, "due": due})
+    return parsed
+
+
+change_command("plan", "plan_nurture", "Lập kế hoạch bồi dưỡng.", [
+    click.option("--unit", "responsible_unit", required=True, help="Đơn vị phụ trách."),
+    click.option("--milestone", "milestones", multiple=True, required=True, help="'Tên mốc@YYYY-MM-DD'"),
+], lambda d: d | {"milestones": milestones(d["milestones"])})
+change_command("progress", "record_progress", "Ghi nhận tiến độ bồi dưỡng.", [
+    click.option("--note", required=True),
+    click.option("--milestone", default=""),
+])
+change_command("check", "record_check", "Ghi nhận kiểm tra, đánh giá định kỳ.", [
+    click.option("--by", "checked_by", required=True),
+    click.option("--finding", required=True),
+    click.option("--on-track/--off-track", "on_track", default=True),
+])
+change_command("review", "review", "Sơ kết / tổng kết theo tiêu chí chung và tiêu chí riêng.", [
+    click.option("--kind", "review_kind", type=click.Choice(["interim", "final"]), required=True),
+    click.option("--general", "general_criteria", multiple=True, required=True, help="'Tiêu chí=yes|no'"),
+    click.option("--field-criterion", "field_criteria", multiple=True, required=True, help="'Tiêu chí=yes|no'"),
+    click.option("--summary", required=True),
+], lambda d: d | {"general_criteria": criteria(d["general_criteria"]), "field_criteria": criteria(d["field_criteria"])})
+change_command("endorse", "endorse", "Ghi kết quả biểu quyết suy tôn của tập thể.", [
+    click.option("--meeting", required=True),
+    click.option("--members", type=int, required=True),
+    click.option("--present", type=int, required=True),
+    click.option("--for", "in_favour", type=int, required=True),
+    click.option("--against", type=int, default=0),
+    click.option("--abstain", "abstained", type=int, default=0),
+])
+change_command("nominate", "nominate", "Đề nghị khen thưởng.", [
+    click.option("--form", "award_form", required=True, help="Mã hình thức khen thưởng."),
+    click.option("--dossier", "dossier_refs", multiple=True, required=True, help="Tham chiếu hồ sơ (lặp lại được)."),
+    click.option("--achievement", required=True),
+], lambda d: d | {"dossier_refs": list(d["dossier_refs"])})
+change_command("publicize", "publicize", "Ghi nhận tuyên truyền.", [
+    click.option("--channel", required=True),
+    click.option("--audience", required=True),
+    click.option("--reference", default=""),
+])
+change_command("adopt", "start_adoption", "Ghi nhận đơn vị học tập, nhân rộng mô hình.", [
+    click.option("--unit", "adopting_unit", required=True),
+    click.option("--method", required=True),
+])
+change_command("adoption-outcome", "record_adoption_outcome", "Ghi kết quả nhân rộng.", [
+    click.option("--adoption", "adoption_id", required=True),
+    click.option("--outcome", required=True),
+    click.option("--successful/--unsuccessful", default=True),
+])
+change_command("evaluate", "evaluate_year", "Đánh giá hằng năm, so với năm trước.", [
+    click.option("--year", type=int, required=True),
+    click.option("--rating", type=click.Choice(["excellent", "good", "fair", "poor"]), required=True),
+    click.option("--score", type=int, required=True),
+    click.option("--note", default=""),
+])
+change_command("hold", "put_on_hold", "Tạm dừng xét (kỷ luật, điều tra, khiếu nại).", [
+    click.option("--kind", "hold_kind", type=click.Choice(["discipline", "investigation", "complaint"]), required=True),
+    click.option("--reason", required=True),
+])
+change_command("release", "release_hold", "Kết thúc tạm dừng xét.", [
+    click.option("--hold", "hold_id", required=True),
+    click.option("--resolution", required=True),
+])
+change_command("withdraw", "withdraw", "Rút điển hình.", [click.option("--reason", required=True)])
+
+
+@main.command(name="list", help="Danh sách điển hình, có lọc.")
+@click.option("--department")
+@click.option("--field")
+@click.option("--movement")
+@click.option("--stage")
+@click.option("--year", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def list_(as_json: bool, **filters) -> None:
+    found = call("nominations", "list", {k: v for k, v in filters.items() if v is not None})
+    if as_json:
+        return emit(found)
+    table = Table(title=f"Điển hình tiên tiến ({found['total']})")
+    for column in ("id", "name", "field", "stage", "year", "department"):
+        table.add_column(column)
+    for item in found["items"]:
+        table.add_row(item["id"][:8], item["name"], item["field"], item["stage"], str(item["year"]), item["department"])
+    console.print(table)
+
+
+@main.command(help="Trạng thái hiện tại của một điển hình.")
+@click.argument("exemplar_id")
+def show(exemplar_id: str) -> None:
+    emit(call("nominations", "get", exemplar_id))
+
+
+@main.command(help="Toàn bộ lịch sử của một điển hình, theo thứ tự.")
+@click.argument("exemplar_id")
+@click.option("--json", "as_json", is_flag=True)
+def history(exemplar_id: str, as_json: bool) -> None:
+    entries = call("nominations", "history", exemplar_id)
+    if as_json:
+        return emit(entries)
+    print_history(entries)
+
+
+def print_history(entries: list[dict]) -> None:
+    table = Table(title="Lịch sử điển hình")
+    for column in ("#", "ngày nghiệp vụ", "ghi nhận lúc (UTC)", "sự kiện", "nội dung"):
+        table.add_column(column)
+    for entry in entries:
+        payload = ", ".join(f"{k}={v}" for k, v in entry["payload"].items())
+        table.add_row(str(entry["version"]), entry["business_date"], entry["recorded_at"][:19], entry["type"], payload[:120])
+    console.print(table)
+
+
+@main.command(help="Danh mục: lĩnh vực, phong trào, loại đối tượng, hình thức khen thưởng.")
+def catalog() -> None:
+    emit(call("nominations", "catalog"))

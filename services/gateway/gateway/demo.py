@@ -1,0 +1,100 @@
+"""`make demo`: the Yên Thế 2018 plan, played against the running system over HTTP.
+
+A household in the household-economy field (led by Hội Nông dân huyện) is detected in
+Q2/2018, nurtured, reviewed, endorsed by its collective, nominated for the district
+chairman's Giấy khen, publicized, and replicated by three communes in Q4; then its
+whole history is printed.
+"""
+
+from __future__ import annotations
+
+import requests
+from rich.console import Console
+
+from gateway import launcher
+from gateway.cli import print_history
+
+console = Console()
+
+
+def post(path: str, body: dict) -> dict:
+    response = requests.post(launcher.gateway_url() + path, json=body, timeout=30)
+    if response.status_code >= 400:
+        raise SystemExit(f"{path}: {response.status_code} {response.json().get('title')}")
+    return response.json()
+
+
+def step(text: str) -> None:
+    console.print(f"[bold green]•[/] {text}")
+
+
+def main() -> None:
+    if not launcher.is_ready():
+        console.print("Hệ thống chưa chạy; đang khởi động (make start)…")
+        launcher.main(["start"])
+
+    step("Quý II/2018: Hội Nông dân huyện phát hiện hộ làm kinh tế giỏi")
+    exemplar = post("/exemplars", {
+        "subject_kind": "household",
+        "name": "Hộ ông Hoàng Văn Thắng",
+        "field": "household-economy",
+        "movement": "farmers-good-business",
+        "unit": "Thôn Mỏ Sắt, xã Đồng Tâm, huyện Yên Thế",
+        "achievements": [
+            "Trang trại gà đồi Yên Thế quy mô 6.000 con/lứa, thu nhập trên 400 triệu đồng/năm",
+            "Tạo việc làm thường xuyên cho 8 lao động địa phương",
+        ],
+        "business_date": "2018-04-16",
+    })
+    exemplar_id = exemplar["id"]
+    path = f"/exemplars/{exemplar_id}"
+
+    step("Lập kế hoạch bồi dưỡng (quý II–III/2018)")
+    post(path + "/nurture-plan", {
+        "responsible_unit": "Hội Nông dân huyện Yên Thế",
+        "milestones": [
+            {"name": "Áp dụng quy trình chăn nuôi an toàn sinh học", "due": "2018-06-30"},
+            {"name": "Xây dựng nhãn hiệu gà đồi cho trang trại", "due": "2018-09-15"},
+        ],
+        "business_date": "2018-04-25",
+    })
+    post(path + "/progress", {"note": "Hoàn thành chuồng trại an toàn sinh học", "milestone": "Áp dụng quy trình chăn nuôi an toàn sinh học", "business_date": "2018-06-28"})
+    post(path + "/checks", {"checked_by": "Hội Nông dân huyện", "finding": "Mô hình đạt tiến độ, sổ sách rõ ràng", "on_track": True, "business_date": "2018-07-10"})
+
+    step("Sơ kết quý III/2018 theo tiêu chí chung và tiêu chí riêng")
+    post(path + "/reviews", {
+        "review_kind": "interim",
+        "general_criteria": [
+            {"criterion": "Chấp hành tốt chủ trương của Đảng, chính sách, pháp luật của Nhà nước", "met": True},
+            {"criterion": "Tích cực tham gia các phong trào thi đua, giúp đỡ cộng đồng", "met": True},
+        ],
+        "field_criteria": [
+            {"criterion": "Thu nhập bình quân đầu người gấp 3 lần mức bình quân của xã", "met": True},
+            {"criterion": "Hướng dẫn, giúp đỡ ít nhất 5 hộ cùng phát triển", "met": True},
+        ],
+        "summary": "Mô hình hiệu quả, có khả năng nhân rộng",
+        "business_date": "2018-09-20",
+    })
+
+    step("Chi hội nông dân thôn Mỏ Sắt biểu quyết suy tôn")
+    post(path + "/endorsements", {"meeting": "Hội nghị chi hội nông dân thôn Mỏ Sắt", "members": 45, "present": 40, "in_favour": 38, "against": 1, "abstained": 1, "business_date": "2018-09-25"})
+
+    step("Đề nghị Giấy khen của Chủ tịch UBND huyện")
+    post(path + "/nominations", {"award_form": "giay-khen", "dossier_refs": ["Tờ trình 45/TTr-HND", "Báo cáo thành tích hộ ông Hoàng Văn Thắng"], "achievement": "Hộ gia đình làm kinh tế giỏi năm 2018", "business_date": "2018-10-02"})
+
+    step("Tuyên truyền trên Đài Truyền thanh huyện")
+    post(path + "/publicity", {"channel": "Đài Truyền thanh – Truyền hình huyện Yên Thế", "audience": "Nhân dân toàn huyện", "reference": "Chuyên mục Nông dân Yên Thế, 15/10/2018", "business_date": "2018-10-15"})
+
+    step("Quý IV/2018: ba xã học tập, nhân rộng mô hình")
+    for commune, day in (("xã Tam Tiến", "2018-10-25"), ("xã Xuân Lương", "2018-11-08"), ("xã Đồng Hưu", "2018-11-22")):
+        post(path + "/adoptions", {"adopting_unit": f"Hội Nông dân {commune}", "method": "Tham quan, học tập tại trang trại", "business_date": day})
+    post(path + "/adoption-outcomes", {"adoption_id": "A1", "outcome": "12 hộ áp dụng quy trình chăn nuôi an toàn sinh học", "successful": True, "business_date": "2018-12-20"})
+    post(path + "/evaluations", {"year": 2018, "rating": "excellent", "score": 92, "note": "Đánh giá cuối năm 2018", "business_date": "2018-12-28"})
+
+    history = requests.get(launcher.gateway_url() + path + "/history", timeout=30).json()
+    print_history(history)
+    console.print(f"Điển hình {exemplar_id}: {len(history)} sự kiện. Xem thêm: .venv/bin/exemplars history {exemplar_id}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The HTTP JSON API: a thin nameko gateway over the services' RPC.
+
+Errors are RFC 7807 problem details: 400 invalid input (naming the field), 404 not
+found, 409 a rule broken or a concurrent change. Titles are Vietnamese (what an
+officer reads); ``detail`` is English (what goes to logs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from nameko.exceptions import RemoteError
+from nameko.rpc import RpcProxy
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+import shared.rpc  # noqa: F401 - our errors arrive as themselves
+from shared.errors import DomainError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+# URL action -> nominations command; the one table the HTTP API adds.
+ACTIONS = {
+    "nurture-plan": "plan_nurture",
+    "progress": "record_progress",
+    "checks": "record_check",
+    "reviews": "review",
+    "endorsements": "endorse",
+    "nominations": "nominate",
+    "publicity": "publicize",
+    "adoptions": "start_adoption",
+    "adoption-outcomes": "record_adoption_outcome",
+    "evaluations": "evaluate_year",
+    "holds": "put_on_hold",
+    "hold-releases": "release_hold",
+    "withdrawal": "withdraw",
+}
+
+
+def json_response(status: int, body, content_type: str = "application/json") -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False), status=status, content_type=f"{content_type}; charset=utf-8"
+    )
+
+
+def problem(error: DomainError) -> Response:
+    return json_response(error.http_status, error.to_problem(), "application/problem+json")
+
+
+def translated(handler):
+    """Turn domain errors into problem details and anything else into a logged 500."""
+
+    def wrapper(self, request, *args, **kwargs):
+        try:
+            return handler(self, request, *args, **kwargs)
+        except DomainError as error:
+            log.info("%s %s -> %s: %s", request.method, request.path, error.http_status, error.log_message)
+            return problem(error)
+        except RemoteError as error:
+            log.error("%s %s failed remotely: %s", request.method, request.path, error)
+            return json_response(
+                500,
+                {"type": "about:blank", "title": "Lỗi hệ thống; vui lòng thử lại sau.", "status": 500,
+                 "detail": f"{error.exc_type}: {error.value}"},
+                "application/problem+json",
+            )
+
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+def body_of(request) -> dict:
+    try:
+        data = json.loads(request.get_data(as_text=True) or "{}")
+    except ValueError:
+        raise InvalidInput("Nội dung gửi lên không phải JSON hợp lệ.", "body is not valid JSON", "body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("Dữ liệu gửi lên phải là một đối tượng JSON.", "body is not an object", "body")
+    return data
+
+
+def expected_version_of(request, data: dict) -> int | None:
+    """Optimistic concurrency: If-Match header or ``expected_version`` in the body."""
+    value = request.headers.get("If-Match") or data.pop("expected_version", None)
+    if value in (None, ""):
+        return None
+    try:
+        return int(str(value).strip('"'))
+    except ValueError:
+        raise InvalidInput("Phiên bản mong đợi phải là số nguyên.", "bad expected version", "expected_version") from None
+
+
+class GatewayService:
+    name = "gateway"
+    nominations = RpcProxy("nominations")
+
+    @http("GET", "/health")
+    def health(self, request):
+        return json_response(200, {"status": "ok"})
+
+    @http("GET", "/catalog")
+    @translated
+    def catalog(self, request):
+        return json_response(200, self.nominations.catalog())
+
+    @http("POST", "/exemplars")
+    @translated
+    def detect(self, request):
+        created = self.nominations.detect(body_of(request))
+        response = json_response(201, created)
+        response.headers["Location"] = f"/exemplars/{created['id']}"
+        return response
+
+    @http("GET", "/exemplars")
+    @translated
+    def list_exemplars(self, request):
+        return json_response(200, self.nominations.list(dict(request.args.items())))
+
+    @http("GET", "/exemplars/<string:exemplar_id>")
+    @translated
+    def get_exemplar(self, request, exemplar_id):
+        return json_response(200, self.nominations.get(exemplar_id))
+
+    @http("GET", "/exemplars/<string:exemplar_id>/history")
+    @translated
+    def history(self, request, exemplar_id):
+        return json_response(200, self.nominations.history(exemplar_id))
+
+    @http("POST", "/exemplars/<string:exemplar_id>/<string:action>")
+    @translated
+    def change(self, request, exemplar_id, action):
+        if action not in ACTIONS:
+            raise InvalidInput(f"Thao tác «{action}» không tồn tại.", f"unknown action {action!r}", "action")
+        data = body_of(request)
+        expected = expected_version_of(request, data)
+        return json_response(200, self.nominations.change(exemplar_id, ACTIONS[action], data, expected))

@@ -1,0 +1,127 @@
+"""Start and stop the whole system: every service as its own `nameko run` process.
+
+    python -m gateway.launcher run     # foreground; Ctrl-C stops everything
+    python -m gateway.launcher start   # background, logs in var/log/, waits until ready
+    python -m gateway.launcher stop
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from shared.persistence import PROJECT_ROOT, VAR_DIR
+
+RUN_DIR = VAR_DIR / "run"
+LOG_DIR = VAR_DIR / "log"
+NAMEKO = str(Path(sys.executable).with_name("nameko"))
+
+# name -> (module to run, config file). The gateway last: it needs the others' RPC.
+SERVICES = {
+    "nominations": ("nominations.service", PROJECT_ROOT / "services/nominations/config.yml"),
+    "gateway": ("gateway.http", PROJECT_ROOT / "services/gateway/config.yml"),
+}
+
+
+def gateway_url() -> str:
+    return "http://" + os.environ.get("WEB_SERVER_ADDRESS", "127.0.0.1:8000")
+
+
+def command_for(name: str) -> list[str]:
+    module, config = SERVICES[name]
+    return [NAMEKO, "run", module, "--config", str(config)]
+
+
+def is_ready(timeout: float = 0.5) -> bool:
+    """The gateway answers and the nominations service answers it over RPC."""
+    try:
+        return requests.get(gateway_url() + "/catalog", timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_ready(processes: dict[str, subprocess.Popen], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited with {process.returncode} while starting; see {LOG_DIR / name}.log")
+        if is_ready(timeout=2.0):
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"the system did not become ready within {timeout:.0f} s; logs are in {LOG_DIR}")
+
+
+def spawn(detached: bool) -> dict[str, subprocess.Popen]:
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    processes = {}
+    for name in SERVICES:
+        output = open(LOG_DIR / f"{name}.log", "ab") if detached else None
+        processes[name] = subprocess.Popen(
+            command_for(name),
+            cwd=PROJECT_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT if detached else None,
+            start_new_session=detached,
+            env=os.environ | {"PYTHONWARNINGS": "ignore::DeprecationWarning"},
+        )
+        (RUN_DIR / f"{name}.pid").write_text(str(processes[name].pid))
+    return processes
+
+
+def stop() -> None:
+    for pid_file in sorted(RUN_DIR.glob("*.pid")):
+        pid = int(pid_file.read_text())
+        try:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        pid_file.unlink(missing_ok=True)
+        print(f"stopped {pid_file.stem}")
+
+
+def main(argv: list[str]) -> None:
+    action = argv[0] if argv else "run"
+    if action == "stop":
+        stop()
+    elif action == "start":
+        if is_ready():
+            print(f"already running at {gateway_url()}")
+            return
+        wait_ready(spawn(detached=True))
+        print(f"system running at {gateway_url()} (logs in {LOG_DIR}); `make stop` stops it")
+    elif action == "run":
+        processes = spawn(detached=False)
+        try:
+            wait_ready(processes)
+            print(f"system running at {gateway_url()}; Ctrl-C stops it", flush=True)
+            while all(p.poll() is None for p in processes.values()):
+                time.sleep(0.5)
+            raise SystemExit("a service exited; stopping the others")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in processes.values():
+                process.wait(timeout=15)
+            for name in processes:
+                (RUN_DIR / f"{name}.pid").unlink(missing_ok=True)
+    else:
+        raise SystemExit("usage: python -m gateway.launcher run|start|stop")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
