@@ -14,9 +14,19 @@ if ! port_open 5672; then
   echo "RabbitMQ is not answering on 5672; starting it"
   rabbitmq-server -detached
 fi
+ready=no
 for _ in $(seq 1 60); do
-  if port_open 5432 && port_open 5672; then exit 0; fi
+  if port_open 5432 && port_open 5672; then ready=yes; break; fi
   sleep 1
 done
-echo "PostgreSQL or RabbitMQ did not come up within 60 s" >&2
-exit 1
+if [ "$ready" != yes ]; then
+  echo "PostgreSQL or RabbitMQ did not come up within 60 s" >&2
+  exit 1
+fi
+
+# The test suite runs in its own vhost, apart from whatever `make run` does on "/".
+TEST_VHOST=${EXEMPLARS_TEST_VHOST:-exemplars_test}
+if ! rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx "$TEST_VHOST"; then
+  rabbitmqctl -q add_vhost "$TEST_VHOST"
+fi
+rabbitmqctl -q set_permissions -p "$TEST_VHOST" guest '.*' '.*' '.*'

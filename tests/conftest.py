@@ -1,0 +1,183 @@
+"""Shared fixtures. Integration tests use this machine's real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+
+from nominations.application import NominationsApplication
+from shared.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_DSN = os.environ.get("EXEMPLARS_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 user=root dbname=postgres")
+PG_URL_BASE = os.environ.get("EXEMPLARS_PG_URL_BASE", "postgresql://root@127.0.0.1:5432/")
+AMQP_URI = os.environ.get("EXEMPLARS_TEST_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/exemplars_test")
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture
+def memory_app(catalog):
+    """The application on the library's in-memory store: fast, no services."""
+    return NominationsApplication(catalog=catalog, department="hoi-nong-dan-yen-the", env={})
+
+
+def create_database() -> str:
+    name = f"exemplars_test_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(PG_ADMIN_DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return name
+
+
+def drop_database(name: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN_DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database, dropped afterwards."""
+    name = create_database()
+    yield PG_URL_BASE + name
+    drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each store test runs on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nominations.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def amqp_uri():
+    return AMQP_URI
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def nameko_run(module: str, config: str, env: dict, log_path: Path) -> subprocess.Popen:
+    """Start a service exactly as `make run` does: `nameko run` with its config file."""
+    nameko = str(Path(sys.executable).with_name("nameko"))
+    return subprocess.Popen(
+        [nameko, "run", module, "--config", str(ROOT / config)],
+        cwd=ROOT,
+        env=os.environ | {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | env,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+class RunningSystem:
+    def __init__(self, base_url: str, env: dict, logs: Path):
+        self.base_url = base_url
+        self.env = env
+        self.logs = logs
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        exe = str(Path(sys.executable).with_name("exemplars"))
+        return subprocess.run([exe, *args], capture_output=True, text=True, env=os.environ | self.env, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    """nominations + gateway as real processes on RabbitMQ (test vhost) and PostgreSQL."""
+    database = create_database()
+    logs = tmp_path_factory.mktemp("logs")
+    port = free_port()
+    env = {
+        "AMQP_URI": AMQP_URI,
+        "NOMINATIONS_DATABASE_URL": PG_URL_BASE + database,
+        "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+    }
+    processes = [
+        nameko_run("nominations.service", "services/nominations/config.yml", env, logs / "nominations.log"),
+        nameko_run("gateway.http", "services/gateway/config.yml", env, logs / "gateway.log"),
+    ]
+    running = RunningSystem(f"http://127.0.0.1:{port}", env, logs)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(running.url("/catalog"), timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError("system did not start:\n" + "\n".join(
+                    f.read_text(errors="replace")[-3000:] for f in logs.iterdir()))
+            time.sleep(0.3)
+        yield running
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        drop_database(database)
+
+
+# -- scenario helpers ------------------------------------------------------------------
+
+D = dt.date.fromisoformat
+
+
+def detect_data(**overrides) -> dict:
+    data = {
+        "subject_kind": "household",
+        "name": "Hộ ông Hoàng Văn Thắng",
+        "field": "household-economy",
+        "movement": "farmers-good-business",
+        "unit": "xã Đồng Tâm, huyện Yên Thế",
+        "achievements": ["Trang trại gà đồi 6.000 con/lứa"],
+        "business_date": "2018-04-16",
+    }
+    return data | overrides
+
+
+STEPS = {
+    "plan_nurture": {"responsible_unit": "Hội Nông dân huyện", "milestones": [{"name": "Mở rộng", "due": "2018-09-30"}], "business_date": "2018-04-25"},
+    "record_progress": {"note": "Hoàn thành chuồng trại", "business_date": "2018-06-28"},
+    "review": {
+        "review_kind": "interim",
+        "general_criteria": [{"criterion": "Chấp hành tốt pháp luật", "met": True}],
+        "field_criteria": [{"criterion": "Thu nhập gấp 3 lần bình quân", "met": True}],
+        "summary": "Đạt",
+        "business_date": "2018-09-20",
+    },
+    "endorse": {"meeting": "Chi hội thôn Mỏ Sắt", "members": 45, "present": 40, "in_favour": 38, "against": 1, "abstained": 1, "business_date": "2018-09-25"},
+    "nominate": {"award_form": "giay-khen", "dossier_refs": ["Tờ trình 45/TTr-HND"], "achievement": "Hộ kinh tế giỏi 2018", "business_date": "2018-10-02"},
+    "publicize": {"channel": "Đài Truyền thanh huyện", "audience": "Toàn huyện", "business_date": "2018-10-15"},
+    "start_adoption": {"adopting_unit": "Hội Nông dân xã Tam Tiến", "method": "Tham quan, học tập", "business_date": "2018-10-25"},
+}
+LIFECYCLE = list(STEPS)

@@ -1,0 +1,144 @@
+"""The nominations application on the in-memory store: input, catalogs, history, versions."""
+
+import json
+import uuid
+
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from conftest import LIFECYCLE, STEPS, detect_data
+from nominations.application import SNAPSHOT_INTERVAL, NominationsApplication
+from nominations.domainmodel import Exemplar
+from shared.errors import ConcurrentChange, InvalidInput, NotFound, RuleViolation
+
+
+def run_lifecycle(app, until=None):
+    exemplar_id = app.detect(detect_data())["id"]
+    for step in LIFECYCLE:
+        if step == until:
+            break
+        app.change(exemplar_id, step, STEPS[step])
+    return exemplar_id
+
+
+def test_history_reads_in_order_with_business_date_and_recorded_time(memory_app):
+    exemplar_id = run_lifecycle(memory_app)
+    history = memory_app.history(exemplar_id)
+    assert [h["type"] for h in history] == [
+        "exemplar.detected", "exemplar.nurture_planned", "exemplar.progress_recorded", "exemplar.reviewed",
+        "exemplar.endorsed", "exemplar.nominated", "exemplar.publicized", "exemplar.adoption_started",
+    ]
+    assert [h["version"] for h in history] == list(range(1, 9))
+    assert history[0]["business_date"] == "2018-04-16" and history[0]["recorded_at"]
+    assert history[0]["payload"]["department"] == "hoi-nong-dan-yen-the"
+
+
+@pytest.mark.parametrize("field,value", [
+    ("field", "astrology"), ("movement", "no-such-movement"), ("subject_kind", "alien"),
+])
+def test_unknown_catalog_codes_are_invalid_input_naming_the_field(memory_app, field, value):
+    with pytest.raises(InvalidInput) as caught:
+        memory_app.detect(detect_data(**{field: value}))
+    assert caught.value.detail == field and "danh mục" in caught.value.message
+
+
+def test_movement_must_run_in_the_business_year(memory_app):
+    with pytest.raises(InvalidInput) as caught:
+        memory_app.detect(detect_data(movement="vietnamese-enterprises"))  # 2022-2030, detected 2018
+    assert caught.value.detail == "movement"
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"business_date": "2018-13-45"}, "business_date"),
+    ({"achievements": []}, "achievements"),
+    ({"name": "   "}, "name"),
+    ({"colour": "red"}, "colour"),
+])
+def test_malformed_input_names_the_field(memory_app, data, field):
+    with pytest.raises(InvalidInput) as caught:
+        memory_app.detect(detect_data(**data))
+    assert caught.value.detail == field
+
+
+def test_refused_command_stores_nothing(memory_app):
+    exemplar_id = run_lifecycle(memory_app, until="review")
+    before = memory_app.history(exemplar_id)
+    with pytest.raises(RuleViolation):
+        memory_app.change(exemplar_id, "nominate", STEPS["nominate"])
+    with pytest.raises(InvalidInput):
+        memory_app.change(exemplar_id, "nominate", {"award_form": "bang-khen-mat-trang", "dossier_refs": ["x"],
+                                                    "achievement": "x", "business_date": "2018-10-02"})
+    assert memory_app.history(exemplar_id) == before
+
+
+def test_unknown_exemplar_and_bad_id(memory_app):
+    with pytest.raises(NotFound):
+        memory_app.history(str(uuid.uuid4()))
+    with pytest.raises(InvalidInput) as caught:
+        memory_app.summary("not-a-uuid")
+    assert caught.value.detail == "id"
+
+
+def test_unknown_command_is_invalid_input(memory_app):
+    exemplar_id = run_lifecycle(memory_app, until="plan_nurture")
+    with pytest.raises(InvalidInput) as caught:
+        memory_app.change(exemplar_id, "delete_everything", {"business_date": "2018-05-01"})
+    assert caught.value.detail == "command"
+
+
+def test_stale_expected_version_is_a_conflict_and_stores_nothing(memory_app):
+    exemplar_id = run_lifecycle(memory_app, until="record_progress")
+    with pytest.raises(ConcurrentChange):
+        memory_app.change(exemplar_id, "record_progress", STEPS["record_progress"], expected_version=1)
+    assert len(memory_app.history(exemplar_id)) == 2
+    memory_app.change(exemplar_id, "record_progress", STEPS["record_progress"], expected_version=2)
+
+
+def test_two_changes_from_the_same_version_one_wins_one_conflicts(memory_app):
+    exemplar_id = run_lifecycle(memory_app, until="record_progress")
+    first, second = memory_app.get_exemplar(exemplar_id), memory_app.get_exemplar(exemplar_id)
+    first.record_progress(note="một", milestone="", business_date=first.detected_on)
+    second.record_progress(note="hai", milestone="", business_date=second.detected_on)
+    memory_app.save(first)
+    with pytest.raises(IntegrityError):  # the store refuses the second writer of version 3
+        memory_app.save(second)
+    notes = [h["payload"].get("note") for h in memory_app.history(exemplar_id)]
+    assert notes == [None, None, "một"]
+
+
+def test_old_detected_event_shape_still_loads_through_its_upcaster(memory_app):
+    """v1 of Detected stored achievements as one ';'-separated string."""
+    exemplar_id = uuid.uuid4()
+    v1_state = {
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2018-04-16T08:00:00+00:00"},
+        "originator_topic": "nominations.domainmodel:Exemplar",
+        "business_date": {"_type_": "date_iso", "_data_": "2018-04-16"},
+        "subject_kind": "household", "name": "Hộ ông A", "field": "household-economy",
+        "movement": "farmers-good-business", "unit": "xã Đồng Tâm", "department": "hoi-nong-dan-yen-the",
+        "achievements": "Gà đồi 6.000 con; Tạo việc làm cho 8 lao động",
+    }
+    memory_app.recorder.insert_events([StoredEvent(
+        originator_id=exemplar_id, originator_version=1, topic="nominations.domainmodel:Exemplar.Detected",
+        state=json.dumps(v1_state).encode(),
+    )])
+    exemplar = memory_app.get_exemplar(exemplar_id)
+    assert exemplar.stage == "detected"
+    history = memory_app.history(exemplar_id)
+    assert history[0]["payload"]["achievements"] == ["Gà đồi 6.000 con", "Tạo việc làm cho 8 lao động"]
+    memory_app.change(exemplar_id, "plan_nurture", STEPS["plan_nurture"])  # and it lives on
+    assert Exemplar.Detected.class_version == 2
+
+
+def test_long_histories_load_from_a_snapshot_to_the_same_state(catalog):
+    app = NominationsApplication(catalog=catalog, department="d", env={})
+    exemplar_id = run_lifecycle(app, until="review")
+    for n in range(3 * SNAPSHOT_INTERVAL):
+        app.change(exemplar_id, "record_progress", {"note": f"tiến độ {n}", "business_date": "2018-06-01"})
+    snapshots = list(app.snapshots.get(uuid.UUID(exemplar_id)))
+    assert snapshots and snapshots[-1].originator_version >= 3 * SNAPSHOT_INTERVAL
+    from_snapshot = app.repository.get(uuid.UUID(exemplar_id))
+    full = None
+    for event in app.events.get(uuid.UUID(exemplar_id)):
+        full = event.mutate(full)
+    assert vars(from_snapshot) == vars(full)
+    assert from_snapshot.progress_count == 3 * SNAPSHOT_INTERVAL + 1
