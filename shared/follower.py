@@ -36,30 +36,29 @@ class LogFollower:
         self.batch_size = batch_size
         self.engine: Engine = app.recorder.datastore.engine
         positions_metadata.create_all(self.engine, checkfirst=True)
+        with self.engine.begin() as conn:  # the row always exists, so it can be locked
+            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            conn.execute(
+                dialect_insert(log_positions)
+                .values(follower=follower, position=0)
+                .on_conflict_do_nothing(index_elements=["follower"])
+            )
 
-    def position(self, conn: Connection | None = None) -> int:
+    def position(self, conn: Connection | None = None, lock: bool = False) -> int:
+        """The last notification id handled; ``lock`` holds the row until the transaction ends."""
         query = select(log_positions.c.position).where(log_positions.c.follower == self.follower)
+        if lock:
+            query = query.with_for_update()  # PostgreSQL: a second copy waits here
         if conn is None:
             with self.engine.connect() as own:
-                value = own.execute(query).scalar()
-        else:
-            value = conn.execute(query).scalar()
-        return value or 0
+                return own.execute(query).scalar_one()
+        return conn.execute(query).scalar_one()
 
     def next_batch(self, after: int) -> list[Notification]:
         return self.app.recorder.select_notifications(start=after + 1, limit=self.batch_size)
 
     def move(self, conn: Connection, old: int, new: int) -> None:
         """Compare-and-set the position inside the caller's transaction."""
-        if old == 0 and self.position(conn) == 0:
-            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            inserted = conn.execute(
-                dialect_insert(log_positions)
-                .values(follower=self.follower, position=new)
-                .on_conflict_do_nothing(index_elements=["follower"])
-            )
-            if inserted.rowcount == 1:
-                return
         moved = conn.execute(
             update(log_positions)
             .where(log_positions.c.follower == self.follower, log_positions.c.position == old)
@@ -69,4 +68,4 @@ class LogFollower:
             raise StalePosition(f"{self.follower}: position moved from {old} by another copy")
 
     def reset(self, conn: Connection) -> None:
-        conn.execute(log_positions.delete().where(log_positions.c.follower == self.follower))
+        conn.execute(update(log_positions).where(log_positions.c.follower == self.follower).values(position=0))

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from eventsourcing.persistence import Notification
+from sqlalchemy.exc import IntegrityError
 from nominations.application import NominationsApplication
 from nominations.commands import ListFilter
 from shared.follower import LogFollower, StalePosition
@@ -80,18 +81,19 @@ class ExemplarListProjection:
         applied = 0
         with self._lock:
             while True:
-                with self.engine.begin() as conn:
-                    position = self.follower.position(conn)
-                    batch = self.follower.next_batch(position)
-                    if not batch:
-                        return applied
-                    for notification in batch:
-                        self._apply(conn, notification)
-                    try:
+                try:
+                    with self.engine.begin() as conn:
+                        position = self.follower.position(conn, lock=True)
+                        batch = self.follower.next_batch(position)
+                        if not batch:
+                            return applied
+                        for notification in batch:
+                            self._apply(conn, notification)
                         self.follower.move(conn, position, batch[-1].id)
-                    except StalePosition:
-                        conn.rollback()  # another copy applied this batch; read on from its position
-                        continue
+                except (StalePosition, IntegrityError):
+                    # Another copy applied this batch first (SQLite has no row lock to wait
+                    # on); everything here was rolled back, so read on from its position.
+                    continue
                 applied += len(batch)
 
     def _apply(self, conn: Connection, notification: Notification) -> None:

@@ -1,0 +1,120 @@
+"""The publishing relay on the real RabbitMQ: every stored event arrives, in order."""
+
+import subprocess
+import threading
+import time
+import uuid
+
+import kombu
+import pytest
+
+from conftest import LIFECYCLE, STEPS, detect_data
+from nominations.bootstrap import build
+from shared.relay import events_exchange
+from shared.wire import WireEvent
+
+pytestmark = pytest.mark.integration
+
+
+class Collector:
+    """A durable queue bound to every nominations event; survives a broker restart."""
+
+    def __init__(self, amqp_uri: str):
+        self.amqp_uri = amqp_uri
+        self.queue = kombu.Queue(
+            f"test-collector-{uuid.uuid4().hex[:8]}", exchange=events_exchange("nominations"), routing_key="#",
+            durable=True, queue_arguments={"x-expires": 120_000},
+        )
+        with kombu.Connection(amqp_uri) as conn:
+            self.queue(conn.channel()).declare()
+
+    def collect(self, instance: str, expected: int, timeout: float = 30.0) -> list[WireEvent]:
+        received: list[WireEvent] = []
+
+        def on_message(body, message):
+            event = WireEvent.model_validate(body)
+            if event.instance == instance:
+                received.append(event)
+            message.ack()
+
+        deadline = time.monotonic() + timeout
+        with kombu.Connection(self.amqp_uri) as conn:
+            with conn.Consumer(self.queue, callbacks=[on_message], accept=["json"]):
+                while len(received) < expected and time.monotonic() < deadline:
+                    try:
+                        conn.drain_events(timeout=1)
+                    except TimeoutError:
+                        pass
+        return received
+
+
+def runtime_on(postgres_url, amqp_uri):
+    return build({
+        "AMQP_URI": amqp_uri, "DATABASE_URL": postgres_url, "INSTANCE_ID": f"relay-test-{uuid.uuid4().hex[:8]}",
+    })
+
+
+def drive(app, exemplars: int) -> int:
+    for n in range(exemplars):
+        exemplar_id = app.detect(detect_data(name=f"Hộ {n}"))["id"]
+        for step in LIFECYCLE:
+            app.change(exemplar_id, step, STEPS[step])
+    return exemplars * (1 + len(LIFECYCLE))
+
+
+def assert_complete_and_in_order(events: list[WireEvent], expected: int) -> None:
+    assert len(events) == expected
+    assert sorted(e.notification_id for e in events) == list(range(1, expected + 1))
+    versions: dict = {}
+    for event in events:
+        versions.setdefault(event.aggregate_id, []).append(event.aggregate_version)
+    for per_exemplar in versions.values():
+        assert per_exemplar == list(range(1, len(per_exemplar) + 1))
+
+
+def test_every_stored_event_is_published_as_a_wire_event(postgres_url, amqp_uri):
+    runtime = runtime_on(postgres_url, amqp_uri)
+    collector = Collector(amqp_uri)
+    expected = drive(runtime.app, 3)
+    runtime.relay.drain()
+    events = collector.collect(runtime.instance, expected)
+    assert_complete_and_in_order(events, expected)
+    nominated = next(e for e in events if e.type == "exemplar.nominated")
+    assert nominated.source == "nominations" and nominated.business_date.isoformat() == "2018-10-02"
+    assert nominated.payload["award_form"] == "giay-khen" and nominated.recorded_at is not None
+    runtime.relay.drain()  # nothing new: publishes nothing twice
+    assert runtime.relay.published == expected
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120, capture_output=True)
+
+
+def test_events_stored_while_the_broker_is_down_arrive_after_it_returns(postgres_url, amqp_uri):
+    runtime = runtime_on(postgres_url, amqp_uri)
+    collector = Collector(amqp_uri)
+    stop, wake = threading.Event(), threading.Event()
+    relay = threading.Thread(target=runtime.relay.run, args=(stop, wake), daemon=True)
+    relay.start()
+    try:
+        before = drive(runtime.app, 1)
+        deadline = time.monotonic() + 10
+        while runtime.relay.published < before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert runtime.relay.published == before
+
+        rabbitmqctl("stop_app")
+        try:
+            during = drive(runtime.app, 4)  # commands keep working: the log is the outbox
+            wake.set()
+            time.sleep(1.0)
+            assert runtime.relay.published == before  # nothing could leave
+        finally:
+            rabbitmqctl("start_app")
+            rabbitmqctl("await_startup")
+        events = collector.collect(runtime.instance, before + during, timeout=60)
+    finally:
+        stop.set()
+        wake.set()
+        relay.join(timeout=10)
+    assert_complete_and_in_order(events, before + during)

@@ -1,0 +1,118 @@
+"""End to end: the services as real `nameko run` processes, driven over HTTP and the CLI."""
+
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import AMQP_URI, LIFECYCLE, ROOT, STEPS, detect_data
+from gateway.http import ACTIONS
+
+pytestmark = pytest.mark.integration
+ACTION_OF = {command: action for action, command in ACTIONS.items()}
+
+
+def post(system, path, body, **kwargs):
+    return requests.post(system.url(path), json=body, timeout=30, **kwargs)
+
+
+def test_an_exemplar_from_detection_to_replication_over_http(system):
+    created = post(system, "/exemplars", detect_data())
+    assert created.status_code == 201
+    exemplar_id = created.json()["id"]
+    assert created.headers["Location"] == f"/exemplars/{exemplar_id}"
+    for step in LIFECYCLE:
+        response = post(system, f"/exemplars/{exemplar_id}/{ACTION_OF[step]}", STEPS[step])
+        assert response.status_code == 200, response.text
+    history = requests.get(system.url(f"/exemplars/{exemplar_id}/history"), timeout=30).json()
+    assert [h["type"].split(".")[1] for h in history] == [
+        "detected", "nurture_planned", "progress_recorded", "reviewed", "endorsed", "nominated", "publicized",
+        "adoption_started",
+    ]
+    assert all(h["business_date"] and h["recorded_at"] for h in history)
+    listed = requests.get(system.url("/exemplars"), params={"stage": "replicating", "field": "household-economy"},
+                          timeout=30).json()
+    assert exemplar_id in [item["id"] for item in listed["items"]]
+
+
+def test_http_errors_are_problem_details(system):
+    bad = post(system, "/exemplars", detect_data(field="astrology"))
+    assert bad.status_code == 400 and bad.headers["Content-Type"].startswith("application/problem+json")
+    assert bad.json()["field"] == "field" and "danh mục" in bad.json()["title"]
+
+    not_json = requests.post(system.url("/exemplars"), data="{oops", timeout=30)
+    assert not_json.status_code == 400 and not_json.json()["field"] == "body"
+
+    missing = requests.get(system.url("/exemplars/7d1c0a52-1d43-4a55-9d1c-3a2b8c1e0f00"), timeout=30)
+    assert missing.status_code == 404
+
+    exemplar_id = post(system, "/exemplars", detect_data()).json()["id"]
+    early = post(system, f"/exemplars/{exemplar_id}/nominations", STEPS["nominate"])
+    assert early.status_code == 409 and early.json()["rule"] == "review-required"
+    assert "sơ kết" in early.json()["title"]
+    history = requests.get(system.url(f"/exemplars/{exemplar_id}/history"), timeout=30).json()
+    assert len(history) == 1  # nothing stored
+
+    stale = post(system, f"/exemplars/{exemplar_id}/nurture-plan", STEPS["plan_nurture"], headers={"If-Match": "7"})
+    assert stale.status_code == 409 and stale.json()["type"].endswith("concurrent-change")
+
+    unknown = post(system, f"/exemplars/{exemplar_id}/teleport", {})
+    assert unknown.status_code == 400 and unknown.json()["field"] == "action"
+
+
+def test_concurrent_http_changes_one_wins_the_other_conflicts(system):
+    exemplar_id = post(system, "/exemplars", detect_data()).json()["id"]
+    post(system, f"/exemplars/{exemplar_id}/nurture-plan", STEPS["plan_nurture"])
+
+    def progress(n):
+        body = {"note": f"ghi chú {n}", "business_date": "2018-06-01"}
+        return n, post(system, f"/exemplars/{exemplar_id}/progress", body, headers={"If-Match": "2"}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = dict(pool.map(progress, range(4)))
+    assert sorted(results.values()) == [200, 409, 409, 409]
+    winner = next(n for n, status in results.items() if status == 200)
+    notes = [h["payload"].get("note") for h in requests.get(system.url(f"/exemplars/{exemplar_id}/history"),
+                                                            timeout=30).json()]
+    assert notes == [None, None, f"ghi chú {winner}"]
+
+
+def test_cli_detects_lists_and_refuses_with_a_vietnamese_message(system):
+    detected = system.cli("detect", "--kind", "household", "--name", "Hộ bà Lương Thị Hoa", "--field",
+                          "household-economy", "--movement", "farmers-good-business", "--unit", "xã Tam Tiến",
+                          "--achievement", "Nuôi ong lấy mật", "--date", "2018-05-03")
+    assert detected.returncode == 0, detected.stderr
+    exemplar_id = __import__("json").loads(detected.stdout)["id"]
+
+    refused = system.cli("nominate", exemplar_id, "--form", "giay-khen", "--dossier", "TTr 1", "--achievement", "x",
+                         "--date", "2018-06-01")
+    assert refused.returncode == 4 and "sơ kết" in refused.stderr
+
+    invalid = system.cli("progress", exemplar_id, "--note", "x", "--date", "2018-02-30")
+    assert invalid.returncode == 2 and "business_date" in invalid.stderr
+
+    missing = system.cli("history", "7d1c0a52-1d43-4a55-9d1c-3a2b8c1e0f00")
+    assert missing.returncode == 3 and "Không tìm thấy" in missing.stderr
+
+    listed = system.cli("list", "--year", "2018", "--json")
+    assert listed.returncode == 0 and exemplar_id in listed.stdout
+
+
+def test_a_broken_catalog_stops_the_service_naming_file_and_entry(tmp_path):
+    catalogs = tmp_path / "catalogs"
+    shutil.copytree(ROOT / "shared/catalogs", catalogs)
+    (catalogs / "fields.yaml").write_text("- code: health\n  name: Y tế\n", encoding="utf-8")
+    nameko = str(Path(sys.executable).with_name("nameko"))
+    started = subprocess.run(
+        [nameko, "run", "nominations.service", "--config", str(ROOT / "services/nominations/config.yml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=os.environ | {"CATALOG_DIR": str(catalogs), "AMQP_URI": AMQP_URI,
+                          "NOMINATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'n.sqlite'}"},
+    )
+    assert started.returncode != 0
+    assert "fields.yaml, entry 1 ('health')" in started.stderr and "lead_unit" in started.stderr
