@@ -13,7 +13,7 @@ import sys
 
 import warnings
 
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated", category=DeprecationWarning)
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # noise for officers
 
 import click  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
@@ -210,13 +210,40 @@ def history(exemplar_id: str, as_json: bool) -> None:
     print_history(entries)
 
 
+EVENT_NAMES_VI = {
+    "exemplar.detected": "Phát hiện",
+    "exemplar.nurture_planned": "Lập kế hoạch bồi dưỡng",
+    "exemplar.progress_recorded": "Tiến độ bồi dưỡng",
+    "exemplar.check_recorded": "Kiểm tra, đánh giá",
+    "exemplar.reviewed": "Sơ kết / tổng kết",
+    "exemplar.endorsed": "Tập thể suy tôn",
+    "exemplar.nominated": "Đề nghị khen thưởng",
+    "exemplar.publicized": "Tuyên truyền",
+    "exemplar.adoption_started": "Nhân rộng",
+    "exemplar.adoption_outcome_recorded": "Kết quả nhân rộng",
+    "exemplar.year_evaluated": "Đánh giá năm",
+    "exemplar.put_on_hold": "Tạm dừng xét",
+    "exemplar.hold_released": "Hết tạm dừng xét",
+    "exemplar.withdrawn": "Rút điển hình",
+}
+
+
 def print_history(entries: list[dict]) -> None:
-    table = Table(title="Lịch sử điển hình")
-    for column in ("#", "ngày nghiệp vụ", "ghi nhận lúc (UTC)", "sự kiện", "nội dung"):
-        table.add_column(column)
+    table = Table(title="Lịch sử điển hình", expand=True)
+    table.add_column("#", justify="right")
+    table.add_column("Ngày nghiệp vụ", no_wrap=True)
+    table.add_column("Ghi nhận lúc (UTC)", no_wrap=True)
+    table.add_column("Sự kiện")
+    table.add_column("Nội dung", ratio=1)
     for entry in entries:
-        payload = ", ".join(f"{k}={v}" for k, v in entry["payload"].items())
-        table.add_row(str(entry["version"]), entry["business_date"], entry["recorded_at"][:19], entry["type"], payload[:120])
+        details = "; ".join(f"{k}: {v}" for k, v in entry["payload"].items() if v not in (None, "", [], {}))
+        table.add_row(
+            str(entry["version"]),
+            entry["business_date"],
+            entry["recorded_at"][:19].replace("T", " "),
+            EVENT_NAMES_VI.get(entry["type"], entry["type"]),
+            details,
+        )
     console.print(table)
 
 
