@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.errors import InvalidInput
+from shared.validation import parse  # noqa: F401 - re-exported for callers of this module
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -136,21 +136,3 @@ class ListFilter(BaseModel):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if v not in (None, "")}
         return data
-
-
-def parse(model: type[BaseModel], data: object) -> BaseModel:
-    """Validate ``data`` against ``model``; refuse with the first bad field named."""
-    if not isinstance(data, dict):
-        raise InvalidInput("Dữ liệu gửi lên phải là một đối tượng JSON.", "body is not an object", "body")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "body"
-        if error["type"] == "missing":
-            message = f"Thiếu trường bắt buộc «{field}»."
-        elif error["type"] == "extra_forbidden":
-            message = f"Trường «{field}» không được hỗ trợ."
-        else:
-            message = f"Giá trị của trường «{field}» không hợp lệ."
-        raise InvalidInput(message, f"invalid {field}: {error['msg']}", field) from None

@@ -1,16 +1,9 @@
-"""Read model for listing and filtering exemplars, built from the log.
-
-Each batch of events and the follower's new position are written in one transaction,
-so each event is applied exactly once, even with several copies catching up at once.
-The tables can be dropped and rebuilt from the log to identical content.
-"""
+"""Read model for listing and filtering exemplars, built from the log (see shared.projection)."""
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -28,12 +21,8 @@ from sqlalchemy import (
     update,
 )
 
-from eventsourcing.persistence import Notification
-from sqlalchemy.exc import IntegrityError
-from nominations.application import NominationsApplication
 from nominations.commands import ListFilter
-from shared.follower import LogFollower, StalePosition
-from shared.wire import describe_event
+from shared.projection import Projection
 
 metadata = MetaData()
 exemplar_summaries = Table(
@@ -66,38 +55,12 @@ STAGE_AFTER = {
 }
 
 
-class ExemplarListProjection:
-    NAME = "read-model:exemplar_summaries"
+class ExemplarListProjection(Projection):
+    name = "read-model:exemplar_summaries"
+    metadata = metadata
+    table = exemplar_summaries
 
-    def __init__(self, app: NominationsApplication):
-        self.app = app
-        self.follower = LogFollower(app, self.NAME)
-        self.engine = self.follower.engine
-        metadata.create_all(self.engine, checkfirst=True)
-        self._lock = threading.Lock()
-
-    def catch_up(self) -> int:
-        """Apply every event after the stored position; return how many were applied."""
-        applied = 0
-        with self._lock:
-            while True:
-                try:
-                    with self.engine.begin() as conn:
-                        position = self.follower.position(conn, lock=True)
-                        batch = self.follower.next_batch(position)
-                        if not batch:
-                            return applied
-                        for notification in batch:
-                            self._apply(conn, notification)
-                        self.follower.move(conn, position, batch[-1].id)
-                except (StalePosition, IntegrityError):
-                    # Another copy applied this batch first (SQLite has no row lock to wait
-                    # on); everything here was rolled back, so read on from its position.
-                    continue
-                applied += len(batch)
-
-    def _apply(self, conn: Connection, notification: Notification) -> None:
-        event = describe_event(self.app.mapper.to_domain_event(notification))
+    def apply(self, conn: Connection, event: dict) -> None:
         kind, payload = event["type"], event["payload"]
         business_date = dt.date.fromisoformat(event["business_date"])
         row_id = event["aggregate_id"]
@@ -159,20 +122,6 @@ class ExemplarListProjection:
             ).mappings()
             items = [_jsonable(dict(r)) for r in rows]
         return {"total": total, "items": items}
-
-    def dump(self) -> list[dict]:
-        """Every row, in id order: what a rebuild must reproduce."""
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(select(exemplar_summaries).order_by(exemplar_summaries.c.id)).mappings()]
-
-    def rebuild(self) -> int:
-        """Drop the read model and build it again from the whole log."""
-        with self._lock:
-            metadata.drop_all(self.engine)
-            with self.engine.begin() as conn:
-                self.follower.reset(conn)
-            metadata.create_all(self.engine)
-        return self.catch_up()
 
 
 def _jsonable(row: dict) -> dict:

@@ -1,0 +1,350 @@
+"""The awards application of one council: cases in, decisions out.
+
+It consumes wire events (nominations from departments, cases forwarded by the council
+below, awards and holds from everywhere) exactly once in effect, and takes the council
+secretary's commands. Every rule is judged by the policy in force on the command's date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import to_jsonable_python
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert, select, update
+
+from awards.domainmodel import REVOCATION_GROUNDS, Award, Case
+from awards.eligibility import PastAward, assess
+from awards.policy import Policy
+from shared.catalog import Catalog
+from shared.consumer import IdempotentConsumer
+from shared.errors import ConcurrentChange, InvalidInput, NotFound
+from shared.persistence import DateAsISO
+from shared.validation import parse
+from shared.wire import WireEvent
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+DECISION_NUMBER = re.compile(r"^\d+/QĐ-[A-ZĐ0-9]+(-[A-ZĐ0-9]+)*$")
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    business_date: dt.date
+
+
+class Appraise(Command):
+    passed: bool
+    appraiser: Text
+    note: Text
+
+
+class RecordSession(Command):
+    session: Text
+    members: Annotated[int, Field(ge=1, le=1000)]
+    present: Annotated[int, Field(ge=0, le=1000)]
+    in_favour: Annotated[int, Field(ge=0, le=1000)]
+    against: Annotated[int, Field(ge=0, le=1000)]
+    blank: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+class OpenConsultation(Command):
+    pass
+
+
+class RecordObjection(Command):
+    submitted_by: Text
+    content: Text
+
+
+class ResolveObjection(Command):
+    objection_id: Text
+    resolution: Text
+    upheld: bool
+
+
+class Decide(Command):
+    decision_number: Text
+    signer: Text
+
+    @field_validator("decision_number")
+    @classmethod
+    def _numbered_like_a_decision(cls, value: str) -> str:
+        if not DECISION_NUMBER.match(value):
+            raise ValueError("expected a decision number such as 123/QĐ-UBND")
+        return value
+
+
+class Reject(Command):
+    reason: Text
+
+
+class Revoke(Command):
+    ground: Literal["a", "b", "c", "d"]
+    reason: Text
+    decision_number: Text
+
+
+# The awards every council knows (granted anywhere, from wire events) and open holds.
+metadata = MetaData()
+awards_register = Table(
+    "awards_register",
+    metadata,
+    Column("award_id", String(36), primary_key=True),
+    Column("exemplar_id", String(36), nullable=False, index=True),
+    Column("subject_name", String(500), nullable=False),
+    Column("subject_kind", String(50), nullable=False),
+    Column("field", String(100), nullable=False, index=True),
+    Column("unit", String(500), nullable=False),
+    Column("department", String(200), nullable=False),
+    Column("award_form", String(100), nullable=False, index=True),
+    Column("year", Integer, nullable=False, index=True),
+    Column("achievement", String(2000), nullable=False),
+    Column("decision_number", String(100), nullable=False),
+    Column("decision_date", String(10), nullable=False),
+    Column("council_level", String(20), nullable=False),
+    Column("jurisdiction", String(100), nullable=False),
+    Column("prerequisite_award_ids", String(2000), nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    Column("flagged", Boolean, nullable=False),
+)
+exemplar_holds = Table(
+    "exemplar_holds",
+    metadata,
+    Column("exemplar_id", String(36), primary_key=True),
+    Column("open_holds", Integer, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Council:
+    level: str  # commune, district, province
+    jurisdiction: str  # e.g. huyen-yen-the
+    parent_jurisdiction: str  # where cases above this council's authority go
+    name: str  # e.g. Hội đồng Thi đua – Khen thưởng huyện Yên Thế
+
+
+class AwardsApplication(Application):
+    name = "Awards"  # frozen: table names derive from it
+
+    def __init__(self, catalog: Catalog, policy: Policy, council: Council, env: dict[str, str] | None = None):
+        self.catalog = catalog
+        self.policy = policy
+        self.council = council
+        super().__init__(env=env)
+        self.engine = self.recorder.datastore.engine
+        metadata.create_all(self.engine, checkfirst=True)
+        self.consumer = IdempotentConsumer(self)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # -- consuming other services' events ------------------------------------------------
+
+    def receive(self, event: WireEvent) -> str:
+        """Handle one wire event once; return what it meant here (for logs and tests)."""
+        handler = {
+            "exemplar.nominated": self._on_nominated,
+            "case.forwarded": self._on_forwarded,
+            "exemplar.put_on_hold": self._on_hold_change,
+            "exemplar.hold_released": self._on_hold_change,
+            "award.granted": self._on_award_granted,
+            "award.revoked": self._on_award_changed,
+            "award.flagged_for_review": self._on_award_changed,
+        }.get(event.type)
+        if handler is None:
+            return "ignored"
+        handled, outcome = self.consumer.handle_once(event, lambda: handler(event))
+        return outcome if handled else "duplicate"
+
+    def _on_nominated(self, event: WireEvent) -> str:
+        payload = event.payload
+        if (payload.get("council_level"), payload.get("jurisdiction")) != (self.council.level, self.council.jurisdiction):
+            return "not-for-this-council"
+        nomination = {key: payload[key] for key in ("award_form", "achievement", "dossier_refs")}
+        nomination |= {"nominated_on": event.business_date.isoformat(), "source_instance": event.instance}
+        return self._open_case(str(event.aggregate_id), nomination, payload["subject"], None, event.business_date,
+                               case_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{event.instance}/{event.notification_id}"))
+
+    def _on_forwarded(self, event: WireEvent) -> str:
+        payload = event.payload
+        if (payload["to_level"], payload["to_jurisdiction"]) != (self.council.level, self.council.jurisdiction):
+            return "not-for-this-council"
+        case_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{event.aggregate_id}/{self.council.jurisdiction}")
+        return self._open_case(payload["exemplar_id"], payload["nomination"], payload["subject"], event.instance,
+                               event.business_date, case_id=case_id)
+
+    def _open_case(self, exemplar_id: str, nomination: dict, subject: dict, forwarded_from: str | None,
+                   business_date: dt.date, case_id: uuid.UUID) -> str:
+        eligibility = self.eligibility(exemplar_id, nomination, subject, business_date)
+        case = Case.open(case_id=case_id, exemplar_id=exemplar_id, nomination=nomination, subject=subject,
+                         council_level=self.council.level, jurisdiction=self.council.jurisdiction,
+                         forwarded_from=forwarded_from, eligibility=eligibility, business_date=business_date)
+        policy = self.policy.in_force(business_date)
+        if not policy.may_grant(self.council.level, nomination["award_form"]):
+            upward = policy.level_above(self.council.level)
+            case.forward(to_level=upward, to_jurisdiction=self.council.parent_jurisdiction, business_date=business_date,
+                         reason=f"«{nomination['award_form']}» vượt thẩm quyền {policy.level_names[self.council.level]}")
+        self.save(case)
+        return case.status
+
+    def _on_hold_change(self, event: WireEvent) -> str:
+        change = 1 if event.type == "exemplar.put_on_hold" else -1
+        with self.recorder.transaction(commit=True) as session:  # joins handle_once's transaction
+            row = exemplar_holds.c
+            found = session.execute(select(row.open_holds).where(row.exemplar_id == str(event.aggregate_id))).first()
+            if found is None:
+                session.execute(insert(exemplar_holds).values(exemplar_id=str(event.aggregate_id),
+                                                              open_holds=max(change, 0)))
+            else:
+                session.execute(update(exemplar_holds).where(row.exemplar_id == str(event.aggregate_id))
+                                .values(open_holds=max(found[0] + change, 0)))
+        return "hold-recorded"
+
+    def _on_award_granted(self, event: WireEvent) -> str:
+        p = event.payload
+        with self.recorder.transaction(commit=True) as session:
+            session.execute(insert(awards_register).values(
+                award_id=str(event.aggregate_id), exemplar_id=p["exemplar_id"], subject_name=p["subject"]["name"],
+                subject_kind=p["subject"]["subject_kind"], field=p["subject"]["field"], unit=p["subject"]["unit"],
+                department=p["subject"]["department"], award_form=p["award_form"], year=p["year"],
+                achievement=p["achievement"], decision_number=p["decision_number"],
+                decision_date=event.business_date.isoformat(), council_level=p["council_level"],
+                jurisdiction=p["jurisdiction"], prerequisite_award_ids=",".join(p["prerequisite_award_ids"]),
+                revoked=False, flagged=False,
+            ))
+        return "award-registered"
+
+    def _on_award_changed(self, event: WireEvent) -> str:
+        change = {"revoked": True} if event.type == "award.revoked" else {"flagged": True}
+        with self.recorder.transaction(commit=True) as session:
+            session.execute(update(awards_register)
+                            .where(awards_register.c.award_id == str(event.aggregate_id)).values(**change))
+        return "award-updated"
+
+    # -- eligibility ---------------------------------------------------------------------
+
+    def past_awards(self, exemplar_id: str) -> list[PastAward]:
+        row = awards_register.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(awards_register).where(row.exemplar_id == exemplar_id)).mappings().all()
+        return [PastAward(award_id=r["award_id"], form=r["award_form"], year=r["year"], achievement=r["achievement"],
+                          decision_number=r["decision_number"], revoked=r["revoked"]) for r in rows]
+
+    def on_hold(self, exemplar_id: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(exemplar_holds.c.open_holds)
+                                 .where(exemplar_holds.c.exemplar_id == exemplar_id)).first()
+        return bool(found and found[0] > 0)
+
+    def eligibility(self, exemplar_id: str, nomination: dict, subject: dict, on: dt.date) -> dict:
+        form = nomination["award_form"]
+        return assess(
+            form=form, subject_kind=subject["subject_kind"],
+            form_subject_kinds=self.catalog.award_forms[form].subject_kinds,
+            rule=self.policy.in_force(on).form_rule(form), past_awards=self.past_awards(exemplar_id),
+            achievement=nomination["achievement"], on_hold=self.on_hold(exemplar_id), year=on.year,
+        )
+
+    # -- the secretary's commands ----------------------------------------------------------
+
+    def change_case(self, case_id: Any, command: str, data: dict) -> dict:
+        models = {"appraise": Appraise, "record_session": RecordSession, "open_consultation": OpenConsultation,
+                  "record_objection": RecordObjection, "resolve_objection": ResolveObjection, "decide": Decide,
+                  "reject": Reject}
+        if command not in models:
+            raise InvalidInput(f"Thao tác «{command}» không tồn tại.", f"unknown command {command!r}", "command")
+        cmd = parse(models[command], data)
+        case = self.get_case(case_id)
+        policy = self.policy.in_force(cmd.business_date)
+        arguments = dict(cmd)
+        extra: list[Award] = []
+        if command in ("record_session", "open_consultation"):
+            arguments["policy"] = policy
+        if command == "decide":
+            eligibility = self.eligibility(case.exemplar_id, case.nomination, case.subject, cmd.business_date)
+            award_id = uuid.uuid4()
+            case.decide(policy=policy, eligibility=eligibility, award_id=str(award_id), **arguments)
+            extra.append(Award.grant(award_id=award_id, case=case, decision_number=cmd.decision_number,
+                                     signer=cmd.signer, prerequisite_award_ids=eligibility["prerequisite_award_ids"],
+                                     business_date=cmd.business_date))
+            result = str(award_id)
+        else:
+            result = getattr(case, command)(**arguments)
+        self._save(case, *extra)
+        return {"id": str(case.id), "version": case.version, "status": case.status,
+                "result": to_jsonable_python(result)}
+
+    def revoke_award(self, award_id: Any, data: dict) -> dict:
+        """Revoke on a legal ground; flag every later award that counted it as a prerequisite."""
+        cmd = parse(Revoke, data)
+        award = self._get(Award, award_id, "khen thưởng")
+        award.revoke(ground=cmd.ground, reason=cmd.reason, decision_number=cmd.decision_number,
+                     business_date=cmd.business_date)
+        dependants = []
+        row = awards_register.c
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(row.award_id).where(row.prerequisite_award_ids.contains(str(award.id)))).scalars()
+            for dependant_id in ids:
+                dependants.append(self._get(Award, dependant_id, "khen thưởng"))
+        for dependant in dependants:
+            dependant.flag_for_review(revoked_award_id=str(award.id), business_date=cmd.business_date)
+        self._save(award, *dependants)
+        return {"id": str(award.id), "ground": REVOCATION_GROUNDS[cmd.ground],
+                "flagged": [str(d.id) for d in dependants]}
+
+    def _save(self, *aggregates) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise ConcurrentChange(
+                "Hồ sơ vừa được người khác cập nhật; thao tác của bạn chưa được lưu. Hãy tải lại và thử lại.",
+                f"concurrent change on {[str(a.id) for a in aggregates]}", str(aggregates[0].id),
+            ) from None
+
+    # -- queries -------------------------------------------------------------------------
+
+    def _get(self, kind: type, aggregate_id: Any, label: str):
+        try:
+            aggregate_id = uuid.UUID(str(aggregate_id))
+        except ValueError:
+            raise InvalidInput(f"Mã {label} «{aggregate_id}» không hợp lệ.", f"bad id {aggregate_id!r}", "id") from None
+        try:
+            found = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            found = None
+        if not isinstance(found, kind):
+            raise NotFound(f"Không tìm thấy {label} «{aggregate_id}».", f"{kind.__name__} {aggregate_id} not found",
+                           str(aggregate_id))
+        return found
+
+    def get_case(self, case_id: Any) -> Case:
+        return self._get(Case, case_id, "hồ sơ")
+
+    def case_view(self, case_id: Any) -> dict:
+        case = self.get_case(case_id)
+        return to_jsonable_python({
+            "id": case.id, "version": case.version, "status": case.status, "exemplar_id": case.exemplar_id,
+            "nomination": case.nomination, "subject": case.subject, "council_level": case.council_level,
+            "jurisdiction": case.jurisdiction, "forwarded_from": case.forwarded_from, "opened_on": case.opened_on,
+            "eligibility": self.eligibility(case.exemplar_id, case.nomination, case.subject, dt.date.today())
+            if case.status not in ("decided", "rejected", "returned", "forwarded") else case.eligibility,
+            "eligibility_at_opening": case.eligibility, "approved": case.approved,
+            "consultation": case.consultation, "objections": case.objections, "award_id": case.award_id,
+        })
+
+    def list_awards(self, filters: dict) -> list[dict]:
+        row = awards_register.c
+        query = select(awards_register).order_by(row.decision_date, row.award_id)
+        for name in ("year", "unit", "field", "award_form", "department", "exemplar_id"):
+            if filters.get(name) not in (None, ""):
+                value = int(filters[name]) if name == "year" else filters[name]
+                query = query.where(getattr(row, name) == value)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
