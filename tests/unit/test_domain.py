@@ -33,7 +33,8 @@ def endorsed() -> Exemplar:
 
 
 def nominate(ex: Exemplar, kinds=HOUSEHOLD_FORMS, when="2018-10-02"):
-    ex.nominate(award_form="giay-khen", form_subject_kinds=kinds, dossier_refs=["TTr 45"], achievement="x", business_date=D(when))
+    ex.nominate(award_form="giay-khen", form_subject_kinds=kinds, dossier_refs=["TTr 45"], achievement="x",
+                council_level="district", jurisdiction="huyen-yen-the", business_date=D(when))
 
 
 def refused(rule: str, action, ex: Exemplar):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert, select, update
 
-from awards.domainmodel import REVOCATION_GROUNDS, Award, Case
+from awards.domainmodel import OPEN_STATUSES, REVOCATION_GROUNDS, Award, Case
 from awards.eligibility import PastAward, assess
 from awards.policy import Policy
 from shared.catalog import Catalog
@@ -145,6 +145,13 @@ class AwardsApplication(Application):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
+    def policy_on(self, day: dt.date):
+        try:
+            return self.policy.in_force(day)
+        except LookupError:
+            raise InvalidInput(f"Không có quy định khen thưởng áp dụng cho ngày {day.isoformat()}.",
+                               f"no award policy in force on {day.isoformat()}", "business_date") from None
+
     # -- consuming other services' events ------------------------------------------------
 
     def receive(self, event: WireEvent) -> str:
@@ -186,7 +193,7 @@ class AwardsApplication(Application):
         case = Case.open(case_id=case_id, exemplar_id=exemplar_id, nomination=nomination, subject=subject,
                          council_level=self.council.level, jurisdiction=self.council.jurisdiction,
                          forwarded_from=forwarded_from, eligibility=eligibility, business_date=business_date)
-        policy = self.policy.in_force(business_date)
+        policy = self.policy_on(business_date)
         if not policy.may_grant(self.council.level, nomination["award_form"]):
             upward = policy.level_above(self.council.level)
             case.forward(to_level=upward, to_jurisdiction=self.council.parent_jurisdiction, business_date=business_date,
@@ -226,6 +233,11 @@ class AwardsApplication(Application):
         with self.recorder.transaction(commit=True) as session:
             session.execute(update(awards_register)
                             .where(awards_register.c.award_id == str(event.aggregate_id)).values(**change))
+            if event.type == "award.revoked":
+                _, flagged = self._flag_dependants(str(event.aggregate_id), event.business_date)
+                if flagged:
+                    self.save(*flagged)
+                    return "dependants-flagged"
         return "award-updated"
 
     # -- eligibility ---------------------------------------------------------------------
@@ -248,7 +260,7 @@ class AwardsApplication(Application):
         return assess(
             form=form, subject_kind=subject["subject_kind"],
             form_subject_kinds=self.catalog.award_forms[form].subject_kinds,
-            rule=self.policy.in_force(on).form_rule(form), past_awards=self.past_awards(exemplar_id),
+            rule=self.policy_on(on).form_rule(form), past_awards=self.past_awards(exemplar_id),
             achievement=nomination["achievement"], on_hold=self.on_hold(exemplar_id), year=on.year,
         )
 
@@ -262,7 +274,7 @@ class AwardsApplication(Application):
             raise InvalidInput(f"Thao tác «{command}» không tồn tại.", f"unknown command {command!r}", "command")
         cmd = parse(models[command], data)
         case = self.get_case(case_id)
-        policy = self.policy.in_force(cmd.business_date)
+        policy = self.policy_on(cmd.business_date)
         arguments = dict(cmd)
         extra: list[Award] = []
         if command in ("record_session", "open_consultation"):
@@ -282,22 +294,36 @@ class AwardsApplication(Application):
                 "result": to_jsonable_python(result)}
 
     def revoke_award(self, award_id: Any, data: dict) -> dict:
-        """Revoke on a legal ground; flag every later award that counted it as a prerequisite."""
+        """Revoke on a legal ground; flag every later award that counted it as a prerequisite.
+
+        Awards kept by this council are flagged in the same transaction; awards kept by
+        other councils are flagged there, when they hear ``award.revoked``.
+        """
         cmd = parse(Revoke, data)
         award = self._get(Award, award_id, "khen thưởng")
         award.revoke(ground=cmd.ground, reason=cmd.reason, decision_number=cmd.decision_number,
                      business_date=cmd.business_date)
-        dependants = []
+        dependant_ids, flagged_here = self._flag_dependants(str(award.id), cmd.business_date)
+        self._save(award, *flagged_here)
+        return {"id": str(award.id), "ground": REVOCATION_GROUNDS[cmd.ground], "flagged": dependant_ids}
+
+    def _flag_dependants(self, revoked_id: str, on: dt.date) -> tuple[list[str], list[Award]]:
+        """Every award in the register that counted ``revoked_id``; flag those kept here."""
         row = awards_register.c
         with self.engine.connect() as conn:
-            ids = conn.execute(select(row.award_id).where(row.prerequisite_award_ids.contains(str(award.id)))).scalars()
-            for dependant_id in ids:
-                dependants.append(self._get(Award, dependant_id, "khen thưởng"))
-        for dependant in dependants:
-            dependant.flag_for_review(revoked_award_id=str(award.id), business_date=cmd.business_date)
-        self._save(award, *dependants)
-        return {"id": str(award.id), "ground": REVOCATION_GROUNDS[cmd.ground],
-                "flagged": [str(d.id) for d in dependants]}
+            dependant_ids = list(conn.execute(
+                select(row.award_id).where(row.prerequisite_award_ids.contains(revoked_id)).order_by(row.award_id)
+            ).scalars())
+        flagged = []
+        for dependant_id in dependant_ids:
+            try:
+                dependant = self.repository.get(uuid.UUID(dependant_id))
+            except AggregateNotFoundError:
+                continue  # kept by another council: flagged there
+            if revoked_id not in dependant.flagged_by:
+                dependant.flag_for_review(revoked_award_id=revoked_id, business_date=on)
+                flagged.append(dependant)
+        return dependant_ids, flagged
 
     def _save(self, *aggregates) -> None:
         try:
@@ -333,8 +359,9 @@ class AwardsApplication(Application):
             "id": case.id, "version": case.version, "status": case.status, "exemplar_id": case.exemplar_id,
             "nomination": case.nomination, "subject": case.subject, "council_level": case.council_level,
             "jurisdiction": case.jurisdiction, "forwarded_from": case.forwarded_from, "opened_on": case.opened_on,
-            "eligibility": self.eligibility(case.exemplar_id, case.nomination, case.subject, dt.date.today())
-            if case.status not in ("decided", "rejected", "returned", "forwarded") else case.eligibility,
+            # recomputed with what is known now (holds, awards), for the nomination's date
+            "eligibility": self.eligibility(case.exemplar_id, case.nomination, case.subject, case.opened_on)
+            if case.status in OPEN_STATUSES else case.eligibility,
             "eligibility_at_opening": case.eligibility, "approved": case.approved,
             "consultation": case.consultation, "objections": case.objections, "award_id": case.award_id,
         })

@@ -64,7 +64,12 @@ CLOSED_STATUSES = ("forwarded", "returned", "decided", "rejected")
 
 class Case(Aggregate):
     class Event(Aggregate.Event):
+        """Every case event names its exemplar and council, so others can place it."""
+
         business_date: dt.date
+        exemplar_id: str
+        council_level: str
+        jurisdiction: str
         wire_type: ClassVar[str] = ""
 
     class Opened(Aggregate.Created, Event):
@@ -78,10 +83,14 @@ class Case(Aggregate):
         eligibility: dict
 
     class Forwarded(Event):
+        """Above this council's authority: the council above opens it from this event."""
+
         wire_type = "case.forwarded"
         to_level: str
         to_jurisdiction: str
         reason: str
+        nomination: dict
+        subject: dict
 
         def apply(self, case: Case) -> None:
             case.status = "forwarded"
@@ -190,6 +199,10 @@ class Case(Aggregate):
             eligibility=eligibility, business_date=business_date,
         )
 
+    def trigger_event(self, event_class, **kwargs) -> None:
+        super().trigger_event(event_class, exemplar_id=self.exemplar_id, council_level=self.council_level,
+                              jurisdiction=self.jurisdiction, **kwargs)
+
     @property
     def award_form(self) -> str:
         return self.nomination["award_form"]
@@ -203,7 +216,7 @@ class Case(Aggregate):
     def forward(self, *, to_level: str, to_jurisdiction: str, reason: str, business_date: dt.date) -> None:
         self._guard_open(business_date)
         self.trigger_event(self.Forwarded, to_level=to_level, to_jurisdiction=to_jurisdiction, reason=reason,
-                           business_date=business_date)
+                           nomination=self.nomination, subject=self.subject, business_date=business_date)
 
     def appraise(self, *, passed: bool, appraiser: str, note: str, business_date: dt.date) -> None:
         """Thẩm định: pass the case on to the council, or return it to the department."""
@@ -312,6 +325,7 @@ class Award(Aggregate):
 
     class Event(Aggregate.Event):
         business_date: dt.date
+        exemplar_id: str
         wire_type: ClassVar[str] = ""
 
     class Granted(Aggregate.Created, Event):
@@ -371,6 +385,9 @@ class Award(Aggregate):
             jurisdiction=case.jurisdiction, prerequisite_award_ids=list(prerequisite_award_ids),
             business_date=business_date,
         )
+
+    def trigger_event(self, event_class, **kwargs) -> None:
+        super().trigger_event(event_class, exemplar_id=self.exemplar_id, **kwargs)
 
     def revoke(self, *, ground: str, reason: str, decision_number: str, business_date: dt.date) -> None:
         if self.revoked:

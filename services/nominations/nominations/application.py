@@ -14,7 +14,17 @@ from nominations.domainmodel import Exemplar
 from shared.catalog import Catalog
 from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
-from shared.wire import describe_event
+from shared.wire import WireEvent, describe_event
+
+# awards wire event -> the exemplar's step ("award.*" become their own exemplar events)
+COUNCIL_STEPS = {
+    "case.opened": "opened",
+    "case.forwarded": "forwarded",
+    "case.returned": "returned",
+    "case.rejected": "rejected",
+    "award.granted": "awarded",
+    "award.revoked": "revoked",
+}
 
 SNAPSHOT_INTERVAL = 50  # a load reads one snapshot and at most 49 events after it
 
@@ -71,9 +81,17 @@ class NominationsApplication(Application):
     name = "Nominations"
     snapshotting_intervals = {Exemplar: SNAPSHOT_INTERVAL}
 
-    def __init__(self, catalog: Catalog, department: str, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        catalog: Catalog,
+        department: str,
+        env: dict[str, str] | None = None,
+        council_level: str = "district",
+        jurisdiction: str = "huyen-yen-the",
+    ):
         self.catalog = catalog
         self.department = department
+        self.council = {"council_level": council_level, "jurisdiction": jurisdiction}  # where nominations go
         super().__init__(env=env)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -100,15 +118,47 @@ class NominationsApplication(Application):
         if expected_version is not None and exemplar.version != expected_version:
             raise self._conflict(exemplar.id, f"expected version {expected_version}, found {exemplar.version}")
         arguments = dict(cmd)
-        if command == "nominate":
-            arguments["form_subject_kinds"] = self.catalog.award_forms[cmd.award_form].subject_kinds
         arguments = to_jsonable_python(arguments, exclude_none=False) | {"business_date": cmd.business_date}
+        if command == "nominate":
+            arguments |= self.council | {"form_subject_kinds": self.catalog.award_forms[cmd.award_form].subject_kinds}
         result = method(exemplar, **arguments)
+        self._save(exemplar)
+        return {"id": str(exemplar.id), "version": exemplar.version, "result": result}
+
+    def _save(self, exemplar: Exemplar) -> None:
         try:
             self.save(exemplar)
         except IntegrityError:
             raise self._conflict(exemplar.id, "another change was stored first") from None
-        return {"id": str(exemplar.id), "version": exemplar.version, "result": result}
+
+    # -- what councils did, from the awards service's wire events --------------------------
+
+    def record_council_outcome(self, event: WireEvent) -> str:
+        """Put a council's step on the exemplar's history, once. Other departments' cases are ignored."""
+        payload = event.payload
+        exemplar_id = payload.get("exemplar_id")
+        if event.type not in COUNCIL_STEPS or exemplar_id is None:
+            return "ignored"
+        try:
+            exemplar = self.repository.get(parse_id(exemplar_id))
+        except AggregateNotFoundError:
+            return "not-ours"
+        when = event.business_date
+        if event.type == "award.granted":
+            exemplar.record_award(award_id=str(event.aggregate_id), award_form=payload["award_form"],
+                                  decision_number=payload["decision_number"], signer=payload["signer"],
+                                  council_level=payload["council_level"], jurisdiction=payload["jurisdiction"],
+                                  business_date=when)
+        elif event.type == "award.revoked":
+            exemplar.record_award_revoked(award_id=str(event.aggregate_id), ground=payload["ground"],
+                                          reason=payload["reason"], business_date=when)
+        else:
+            exemplar.record_council_step(
+                case_id=str(event.aggregate_id), step=COUNCIL_STEPS[event.type],
+                council_level=payload.get("council_level", ""), jurisdiction=payload.get("jurisdiction", ""),
+                reason=payload.get("reason", ""), business_date=when)
+        self._save(exemplar)
+        return event.type
 
     @staticmethod
     def _conflict(exemplar_id: uuid.UUID, why: str) -> ConcurrentChange:

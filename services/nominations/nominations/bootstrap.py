@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from nominations.application import NominationsApplication
 from nominations.projections import ExemplarListProjection
 from shared.catalog import load_catalog
+from shared.consumer import IdempotentConsumer
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
-from shared.wire import describe_event, wire_event
+from shared.wire import WireEvent, describe_event, wire_event
 
 SERVICE = "nominations"
 log = logging.getLogger(__name__)
@@ -22,6 +23,11 @@ class NominationsRuntime:
     exemplars: ExemplarListProjection
     relay: Relay
     instance: str
+    consumer: IdempotentConsumer
+
+    def receive(self, event: WireEvent) -> str:
+        handled, outcome = self.consumer.handle_once(event, lambda: self.app.record_council_outcome(event))
+        return outcome if handled else "duplicate"
 
     def background_catch_up(self) -> None:
         self.exemplars.catch_up()
@@ -35,6 +41,8 @@ def build(config: dict) -> NominationsRuntime:
         catalog=catalog,
         department=config.get("DEPARTMENT") or "hoi-nong-dan-yen-the",
         env=eventsourcing_env(database_url),
+        council_level=config.get("COUNCIL_LEVEL") or "district",
+        jurisdiction=config.get("JURISDICTION") or "huyen-yen-the",
     )
 
     def to_wire(notification):
@@ -43,4 +51,4 @@ def build(config: dict) -> NominationsRuntime:
 
     relay = Relay(app, to_wire, SERVICE, instance, config["AMQP_URI"])
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
-    return NominationsRuntime(app, ExemplarListProjection(app), relay, instance)
+    return NominationsRuntime(app, ExemplarListProjection(app), relay, instance, IdempotentConsumer(app))

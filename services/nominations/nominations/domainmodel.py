@@ -22,6 +22,12 @@ from shared.errors import RuleViolation
 # Stages in lifecycle order (the plans' phát hiện – bồi dưỡng – tổng kết – nhân rộng,
 # with the award steps in between).
 STAGES = ("detected", "nurturing", "reviewed", "nominated", "awarded", "replicating", "withdrawn")
+COUNCIL_STEPS_VI = {
+    "opened": "Hội đồng đã nhận hồ sơ",
+    "forwarded": "Hồ sơ được chuyển lên cấp trên",
+    "returned": "Hồ sơ bị trả lại",
+    "rejected": "Hồ sơ không được khen thưởng",
+}
 STAGE_NAMES_VI = {
     "detected": "Phát hiện",
     "nurturing": "Bồi dưỡng",
@@ -139,14 +145,59 @@ class Exemplar(Aggregate):
             exemplar.endorsed = self.endorsed
 
     class Nominated(Event):
+        """Carries what the council needs: the subject as it stands, and which council."""
+
         wire_type = "exemplar.nominated"
         award_form: str
         dossier_refs: list
         achievement: str
+        subject: dict
+        council_level: str
+        jurisdiction: str
 
         def apply(self, exemplar: Exemplar) -> None:
             exemplar.pending_nomination = self.award_form
             exemplar.stage = "nominated"
+
+    class CouncilCaseProgressed(Event):
+        """Where the nomination's case is: opened, forwarded upward, returned or rejected."""
+
+        wire_type = "exemplar.council_case_progressed"
+        case_id: str
+        step: str
+        council_level: str
+        jurisdiction: str
+        reason: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            if self.step in ("returned", "rejected"):
+                exemplar.pending_nomination = None
+                if exemplar.stage == "nominated":
+                    exemplar.stage = "reviewed"
+
+    class Awarded(Event):
+        wire_type = "exemplar.awarded"
+        award_id: str
+        award_form: str
+        decision_number: str
+        signer: str
+        council_level: str
+        jurisdiction: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.pending_nomination = None
+            exemplar.awards[self.award_id] = self.award_form
+            if exemplar.stage in ("nominated", "reviewed"):
+                exemplar.stage = "awarded"
+
+    class AwardRevoked(Event):
+        wire_type = "exemplar.award_revoked"
+        award_id: str
+        ground: str
+        reason: str
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.awards.pop(self.award_id, None)
 
     class Publicized(Event):
         wire_type = "exemplar.publicized"
@@ -245,6 +296,7 @@ class Exemplar(Aggregate):
         self.adoptions: dict[str, bool | None] = {}
         self.scores: dict[str, int] = {}
         self.open_holds: dict[str, str] = {}
+        self.awards: dict[str, str] = {}
 
     @classmethod
     def detect(
@@ -378,6 +430,8 @@ class Exemplar(Aggregate):
         form_subject_kinds: tuple[str, ...],
         dossier_refs: list[str],
         achievement: str,
+        council_level: str,
+        jurisdiction: str,
         business_date: dt.date,
     ) -> None:
         self._guard(business_date)
@@ -395,6 +449,15 @@ class Exemplar(Aggregate):
             award_form=award_form,
             dossier_refs=list(dossier_refs),
             achievement=achievement,
+            subject={
+                "subject_kind": self.subject_kind,
+                "name": self.name,
+                "field": self.field,
+                "unit": self.unit,
+                "department": self.department,
+            },
+            council_level=council_level,
+            jurisdiction=jurisdiction,
             business_date=business_date,
         )
 
@@ -464,6 +527,23 @@ class Exemplar(Aggregate):
     def withdraw(self, *, reason: str, business_date: dt.date) -> None:
         self._guard(business_date)
         self.trigger_event(self.Withdrawn, reason=reason, business_date=business_date)
+
+    # -- what councils did (facts from the awards service: recorded, never refused) ----------
+
+    def record_council_step(self, *, case_id: str, step: str, council_level: str, jurisdiction: str, reason: str,
+                            business_date: dt.date) -> None:
+        self.trigger_event(self.CouncilCaseProgressed, case_id=case_id, step=step, council_level=council_level,
+                           jurisdiction=jurisdiction, reason=reason, business_date=business_date)
+
+    def record_award(self, *, award_id: str, award_form: str, decision_number: str, signer: str, council_level: str,
+                     jurisdiction: str, business_date: dt.date) -> None:
+        self.trigger_event(self.Awarded, award_id=award_id, award_form=award_form, decision_number=decision_number,
+                           signer=signer, council_level=council_level, jurisdiction=jurisdiction,
+                           business_date=business_date)
+
+    def record_award_revoked(self, *, award_id: str, ground: str, reason: str, business_date: dt.date) -> None:
+        self.trigger_event(self.AwardRevoked, award_id=award_id, ground=ground, reason=reason,
+                           business_date=business_date)
 
     @property
     def on_hold(self) -> bool:

@@ -5,11 +5,18 @@ from nameko.rpc import rpc
 from nominations.bootstrap import build
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
+from shared.reliable_events import reliable_event_handler
+from shared.wire import WireEvent
 
 
 class NominationsService:
     name = "nominations"
     runtime = RuntimeProvider(build)
+
+    @reliable_event_handler("awards", "#")
+    def on_awards_event(self, body):
+        """Councils' steps and decisions land on the exemplar's history."""
+        self.runtime.receive(WireEvent.model_validate(body))
 
     @rpc(expected_exceptions=DomainError)
     def detect(self, data):

@@ -1,0 +1,65 @@
+"""Read model of this council's cases, for the secretary's list (see shared.projection)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, insert, select, update
+
+from shared.projection import Projection
+
+metadata = MetaData()
+council_cases = Table(
+    "council_cases",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("exemplar_id", String(36), nullable=False, index=True),
+    Column("subject_name", String(500), nullable=False),
+    Column("subject_kind", String(50), nullable=False),
+    Column("field", String(100), nullable=False),
+    Column("department", String(200), nullable=False),
+    Column("award_form", String(100), nullable=False),
+    Column("status", String(30), nullable=False, index=True),
+    Column("opened_on", String(10), nullable=False),
+    Column("eligible", Boolean, nullable=False),
+    Column("forwarded_from", String(200)),
+    Column("version", Integer, nullable=False),
+)
+STATUS_AFTER = {
+    "case.forwarded": "forwarded",
+    "case.appraised": "appraised",
+    "case.returned": "returned",
+    "case.session_recorded": "voted",
+    "case.decided": "decided",
+    "case.rejected": "rejected",
+}
+WAITING = ("open", "appraised", "voted")
+
+
+class CaseListProjection(Projection):
+    name = "read-model:council_cases"
+    metadata = metadata
+    table = council_cases
+
+    def apply(self, conn: Connection, event: dict) -> None:
+        kind, payload = event["type"], event["payload"]
+        if kind == "case.opened":
+            conn.execute(insert(council_cases).values(
+                id=event["aggregate_id"], exemplar_id=payload["exemplar_id"], subject_name=payload["subject"]["name"],
+                subject_kind=payload["subject"]["subject_kind"], field=payload["subject"]["field"],
+                department=payload["subject"]["department"], award_form=payload["nomination"]["award_form"],
+                status="open", opened_on=event["business_date"], eligible=payload["eligibility"]["eligible"],
+                forwarded_from=payload["forwarded_from"], version=event["version"],
+            ))
+        elif kind.startswith("case."):
+            changes = {"version": event["version"]}
+            if kind in STATUS_AFTER:
+                changes["status"] = STATUS_AFTER[kind]
+            conn.execute(update(council_cases).where(council_cases.c.id == event["aggregate_id"]).values(**changes))
+
+    def list(self, status: str | None = None) -> list[dict]:
+        """Cases of this council; by default those still waiting for a step."""
+        self.catch_up()
+        query = select(council_cases).order_by(council_cases.c.opened_on, council_cases.c.id)
+        query = query.where(council_cases.c.status == status) if status else query.where(
+            council_cases.c.status.in_(WAITING))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
