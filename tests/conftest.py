@@ -15,6 +15,7 @@ import psycopg2
 import pytest
 import requests
 
+from gateway import launcher
 from nominations.application import NominationsApplication
 from shared.catalog import load_catalog
 
@@ -80,15 +81,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def nameko_run(module: str, config: str, env: dict, log_path: Path) -> subprocess.Popen:
-    """Start a service exactly as `make run` does: `nameko run` with its config file."""
-    nameko = str(Path(sys.executable).with_name("nameko"))
+def nameko_run(name: str, env: dict, log_path: Path) -> subprocess.Popen:
+    """Start one service exactly as `make run` does (gateway.launcher), with test settings."""
     return subprocess.Popen(
-        [nameko, "run", module, "--config", str(ROOT / config)],
-        cwd=ROOT,
-        env=os.environ | {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | env,
-        stdout=open(log_path, "wb"),
-        stderr=subprocess.STDOUT,
+        launcher.command_for(name), cwd=ROOT, env=launcher.environment_for(name, os.environ | env),
+        stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
     )
 
 
@@ -108,43 +105,36 @@ class RunningSystem:
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    """nominations + gateway as real processes on RabbitMQ (test vhost) and PostgreSQL."""
-    database = create_database()
+    """Every service of `make run` as real processes, on RabbitMQ (test vhost) and PostgreSQL."""
+    databases = {name: create_database() for name in launcher.SERVICES if name != "gateway"}
     logs = tmp_path_factory.mktemp("logs")
     port = free_port()
-    env = {
-        "AMQP_URI": AMQP_URI,
-        "NOMINATIONS_DATABASE_URL": PG_URL_BASE + database,
-        "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-    }
-    processes = [
-        nameko_run("nominations.service", "services/nominations/config.yml", env, logs / "nominations.log"),
-        nameko_run("gateway.http", "services/gateway/config.yml", env, logs / "gateway.log"),
-    ]
+    env = {"AMQP_URI": AMQP_URI, "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
+           "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "EVENT_RETRY_DELAYS_MS": "200,400"}
+    processes = {}
+    for name in launcher.SERVICES:
+        own = {"NOMINATIONS_DATABASE_URL" if name == "nominations" else "AWARDS_DATABASE_URL":
+               PG_URL_BASE + databases[name]} if name in databases else {}
+        processes[name] = nameko_run(name, env | own, logs / f"{name}.log")
     running = RunningSystem(f"http://127.0.0.1:{port}", env, logs)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(running.url("/catalog"), timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+        deadline = time.monotonic() + 90
+        while not launcher.is_ready(timeout=2, url=running.base_url):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes.values()):
                 raise RuntimeError("system did not start:\n" + "\n".join(
                     f.read_text(errors="replace")[-3000:] for f in logs.iterdir()))
             time.sleep(0.3)
         yield running
     finally:
-        for process in processes:
+        for process in processes.values():
             process.terminate()
-        for process in processes:
+        for process in processes.values():
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-        drop_database(database)
+        for database in databases.values():
+            drop_database(database)
 
 
 # -- scenario helpers ------------------------------------------------------------------

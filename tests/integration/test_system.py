@@ -4,13 +4,12 @@ import concurrent.futures
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import requests
 
 from conftest import AMQP_URI, LIFECYCLE, ROOT, STEPS, detect_data
+from gateway import launcher
 from gateway.http import ACTIONS
 
 pytestmark = pytest.mark.integration
@@ -107,12 +106,11 @@ def test_a_broken_catalog_stops_the_service_naming_file_and_entry(tmp_path):
     catalogs = tmp_path / "catalogs"
     shutil.copytree(ROOT / "shared/catalogs", catalogs)
     (catalogs / "fields.yaml").write_text("- code: health\n  name: Y tế\n", encoding="utf-8")
-    nameko = str(Path(sys.executable).with_name("nameko"))
     started = subprocess.run(
-        [nameko, "run", "nominations.service", "--config", str(ROOT / "services/nominations/config.yml")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env=os.environ | {"CATALOG_DIR": str(catalogs), "AMQP_URI": AMQP_URI,
-                          "NOMINATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'n.sqlite'}"},
+        launcher.command_for("nominations"), cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=launcher.environment_for("nominations", os.environ | {
+            "CATALOG_DIR": str(catalogs), "AMQP_URI": AMQP_URI,
+            "NOMINATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'n.sqlite'}"}),
     )
     assert started.returncode != 0
     assert "fields.yaml, entry 1 ('health')" in started.stderr and "lead_unit" in started.stderr

@@ -16,6 +16,7 @@ import warnings
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # noise for officers
 
 import click  # noqa: E402
+from nameko.exceptions import UnknownService  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -40,6 +41,9 @@ def call(service: str, method: str, *args):
     except DomainError as error:
         errors.print(f"[bold red]Lỗi:[/] {error.message}")
         sys.exit(EXIT_CODES.get(type(error), 4))
+    except UnknownService:
+        errors.print(f"[bold red]Lỗi:[/] Không có dịch vụ «{service}» đang hoạt động (kiểm tra mã hội đồng).")
+        sys.exit(3)
     except (OSError, ConnectionError) as error:
         errors.print(f"[bold red]Không kết nối được hệ thống[/] ({error}). Hãy chạy `make run`.")
         sys.exit(5)
@@ -245,6 +249,112 @@ def print_history(entries: list[dict]) -> None:
             details,
         )
     console.print(table)
+
+
+# -- councils -----------------------------------------------------------------------------
+
+COUNCIL = click.option("--council", default=lambda: os.environ.get("EXEMPLARS_COUNCIL", "huyen-yen-the"),
+                       show_default="huyen-yen-the", help="Mã địa bàn của hội đồng (vd. huyen-yen-the, tinh-bac-giang).")
+
+
+@main.group(help="Hội đồng thi đua – khen thưởng: hồ sơ, phiên họp, quyết định.")
+def council() -> None:
+    pass
+
+
+def council_call(jurisdiction: str, method: str, *args):
+    from awards.bootstrap import service_name
+
+    return call(service_name(jurisdiction), method, *args)
+
+
+@council.command(name="cases", help="Hồ sơ đang chờ hội đồng xử lý.")
+@COUNCIL
+@click.option("--status", default=None, help="open, appraised, voted, decided, forwarded, returned, rejected")
+@click.option("--json", "as_json", is_flag=True)
+def council_cases(council: str, status: str | None, as_json: bool) -> None:
+    found = council_call(council, "cases", status)
+    if as_json:
+        return emit(found)
+    table = Table(title=f"Hồ sơ tại hội đồng {council} ({len(found)})")
+    for column in ("hồ sơ", "đối tượng", "hình thức", "trạng thái", "ngày nhận", "đủ điều kiện"):
+        table.add_column(column)
+    for case in found:
+        table.add_row(case["id"][:8], case["subject_name"], case["award_form"], case["status"], case["opened_on"],
+                      "có" if case["eligible"] else "không")
+    console.print(table)
+
+
+@council.command(name="case", help="Một hồ sơ: điều kiện khen thưởng, trạng thái.")
+@COUNCIL
+@click.argument("case_id")
+def council_case(council: str, case_id: str) -> None:
+    emit(council_call(council, "case", case_id))
+
+
+def case_command(name: str, command: str, help_text: str, options: list, shape=lambda d: d) -> None:
+    """Declare one `exemplars council NAME CASE_ID ...` command."""
+
+    @click.argument("case_id")
+    @COUNCIL
+    @DATE
+    def run(case_id: str, council: str, **data) -> None:
+        emit(council_call(council, "change_case", case_id, command, shape(data)))
+
+    for option in reversed(options):
+        run = option(run)
+    council.command(name=name, help=help_text)(run)
+
+
+case_command("appraise", "appraise", "Thẩm định hồ sơ: chuyển hội đồng, hoặc trả lại đơn vị.", [
+    click.option("--pass/--return", "passed", required=True),
+    click.option("--appraiser", required=True),
+    click.option("--note", required=True, help="Nhận xét, hoặc lý do trả lại."),
+])
+case_command("session", "record_session", "Ghi kết quả phiên họp hội đồng (bỏ phiếu kín: chỉ ghi số phiếu).", [
+    click.option("--session", required=True),
+    click.option("--members", type=int, required=True),
+    click.option("--present", type=int, required=True),
+    click.option("--for", "in_favour", type=int, required=True),
+    click.option("--against", type=int, default=0),
+    click.option("--blank", type=int, default=0),
+])
+case_command("consult", "open_consultation", "Mở lấy ý kiến công khai (thời hạn theo quy định).", [])
+case_command("objection", "record_objection", "Ghi nhận ý kiến phản ánh trong thời gian lấy ý kiến.", [
+    click.option("--by", "submitted_by", required=True),
+    click.option("--content", required=True),
+])
+case_command("resolve", "resolve_objection", "Giải quyết ý kiến phản ánh.", [
+    click.option("--objection", "objection_id", required=True),
+    click.option("--resolution", required=True),
+    click.option("--upheld/--dismissed", default=False),
+])
+case_command("decide", "decide", "Ghi quyết định khen thưởng (số như 123/QĐ-UBND).", [
+    click.option("--number", "decision_number", required=True),
+    click.option("--signer", required=True),
+])
+case_command("reject", "reject", "Không khen thưởng, ghi rõ lý do.", [click.option("--reason", required=True)])
+
+
+@council.command(name="revoke", help="Hủy bỏ khen thưởng theo căn cứ a–d.")
+@COUNCIL
+@click.argument("award_id")
+@click.option("--ground", type=click.Choice(["a", "b", "c", "d"]), required=True)
+@click.option("--reason", required=True)
+@click.option("--number", "decision_number", required=True)
+@DATE
+def council_revoke(council: str, award_id: str, **data) -> None:
+    emit(council_call(council, "revoke_award", award_id, data))
+
+
+@council.command(name="awards", help="Danh sách khen thưởng theo năm, đơn vị, lĩnh vực, hình thức.")
+@COUNCIL
+@click.option("--year", type=int)
+@click.option("--unit")
+@click.option("--field")
+@click.option("--form", "award_form")
+def council_awards(council: str, **filters) -> None:
+    emit(council_call(council, "awards", {k: v for k, v in filters.items() if v is not None}))
 
 
 @main.command(help="Danh mục: lĩnh vực, phong trào, loại đối tượng, hình thức khen thưởng.")

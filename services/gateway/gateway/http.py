@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import logging
 
-from nameko.exceptions import RemoteError
-from nameko.rpc import RpcProxy
+import os
+import re
+
+from nameko.exceptions import RemoteError, UnknownService
+from nameko.rpc import RpcProxy, ServiceProxy
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 import shared.rpc  # noqa: F401 - our errors arrive as themselves
-from shared.errors import DomainError, InvalidInput
+from awards.bootstrap import service_name as council_service
+from shared.errors import DomainError, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,30 @@ ACTIONS = {
 }
 
 
+# URL action -> awards case command.
+CASE_ACTIONS = {
+    "appraisal": "appraise",
+    "sessions": "record_session",
+    "consultation": "open_consultation",
+    "objections": "record_objection",
+    "objection-resolutions": "resolve_objection",
+    "decision": "decide",
+    "rejection": "reject",
+}
+COUNCILS = tuple(c for c in os.environ.get("EXEMPLARS_COUNCILS", "huyen-yen-the,tinh-bac-giang").split(",") if c)
+JURISDICTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
+
+
+class AnyServiceRpc(RpcProxy):
+    """RPC to a service named at call time: each council is its own service."""
+
+    def __init__(self):
+        super().__init__(target_service=None)
+
+    def get_dependency(self, worker_ctx):
+        return lambda name: ServiceProxy(worker_ctx, name, self.rpc_reply_listener)
+
+
 def json_response(status: int, body, content_type: str = "application/json") -> Response:
     return Response(
         json.dumps(body, ensure_ascii=False), status=status, content_type=f"{content_type}; charset=utf-8"
@@ -54,6 +82,10 @@ def translated(handler):
     def wrapper(self, request, *args, **kwargs):
         try:
             return handler(self, request, *args, **kwargs)
+        except UnknownService as error:
+            log.info("%s %s -> 404: unknown service %s", request.method, request.path, error)
+            return problem(NotFound("Không có hội đồng hoặc dịch vụ này đang hoạt động.", f"unknown service {error}",
+                                    str(error)))
         except DomainError as error:
             log.info("%s %s -> %s: %s", request.method, request.path, error.http_status, error.log_message)
             return problem(error)
@@ -91,9 +123,16 @@ def expected_version_of(request, data: dict) -> int | None:
         raise InvalidInput("Phiên bản mong đợi phải là số nguyên.", "bad expected version", "expected_version") from None
 
 
+def council_proxy(rpc, jurisdiction: str):
+    if not JURISDICTION.match(jurisdiction):
+        raise InvalidInput(f"Mã hội đồng «{jurisdiction}» không hợp lệ.", f"bad council {jurisdiction!r}", "council")
+    return rpc(council_service(jurisdiction))
+
+
 class GatewayService:
     name = "gateway"
     nominations = RpcProxy("nominations")
+    rpc = AnyServiceRpc()
 
     @http("GET", "/health")
     def health(self, request):
@@ -135,3 +174,44 @@ class GatewayService:
         data = body_of(request)
         expected = expected_version_of(request, data)
         return json_response(200, self.nominations.change(exemplar_id, ACTIONS[action], data, expected))
+
+    # -- councils (awards service instances) ---------------------------------------------
+
+    @http("GET", "/councils")
+    @translated
+    def councils(self, request):
+        return json_response(200, [council_proxy(self.rpc, c).council() for c in COUNCILS])
+
+    @http("GET", "/councils/<string:council>/cases")
+    @translated
+    def cases(self, request, council):
+        return json_response(200, council_proxy(self.rpc, council).cases(request.args.get("status")))
+
+    @http("GET", "/councils/<string:council>/cases/<string:case_id>")
+    @translated
+    def case(self, request, council, case_id):
+        """The case with its eligibility and the exemplar's history, as the secretary sees it."""
+        case = council_proxy(self.rpc, council).case(case_id)
+        try:
+            case["exemplar_history"] = self.nominations.history(case["exemplar_id"])
+        except NotFound:
+            case["exemplar_history"] = None  # kept by a department this gateway does not serve
+        return json_response(200, case)
+
+    @http("POST", "/councils/<string:council>/cases/<string:case_id>/<string:action>")
+    @translated
+    def change_case(self, request, council, case_id, action):
+        if action not in CASE_ACTIONS:
+            raise InvalidInput(f"Thao tác «{action}» không tồn tại.", f"unknown action {action!r}", "action")
+        result = council_proxy(self.rpc, council).change_case(case_id, CASE_ACTIONS[action], body_of(request))
+        return json_response(200, result)
+
+    @http("POST", "/councils/<string:council>/awards/<string:award_id>/revocation")
+    @translated
+    def revoke(self, request, council, award_id):
+        return json_response(200, council_proxy(self.rpc, council).revoke_award(award_id, body_of(request)))
+
+    @http("GET", "/councils/<string:council>/awards")
+    @translated
+    def awards(self, request, council):
+        return json_response(200, council_proxy(self.rpc, council).awards(dict(request.args.items())))

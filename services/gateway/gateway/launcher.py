@@ -22,10 +22,22 @@ RUN_DIR = VAR_DIR / "run"
 LOG_DIR = VAR_DIR / "log"
 NAMEKO = str(Path(sys.executable).with_name("nameko"))
 
-# name -> (module to run, config file). The gateway last: it needs the others' RPC.
+# name -> (module to run, config file, environment). The gateway last: it needs the others' RPC.
 SERVICES = {
-    "nominations": ("nominations.service", PROJECT_ROOT / "services/nominations/config.yml"),
-    "gateway": ("gateway.http", PROJECT_ROOT / "services/gateway/config.yml"),
+    "nominations": ("nominations.service", PROJECT_ROOT / "services/nominations/config.yml", {}),
+    "awards-huyen-yen-the": ("awards.service", PROJECT_ROOT / "services/awards/config.yml", {
+        "AWARDS_LEVEL": "district",
+        "AWARDS_JURISDICTION": "huyen-yen-the",
+        "AWARDS_PARENT_JURISDICTION": "tinh-bac-giang",
+        "AWARDS_COUNCIL_NAME": "Hội đồng Thi đua – Khen thưởng huyện Yên Thế",
+    }),
+    "awards-tinh-bac-giang": ("awards.service", PROJECT_ROOT / "services/awards/config.yml", {
+        "AWARDS_LEVEL": "province",
+        "AWARDS_JURISDICTION": "tinh-bac-giang",
+        "AWARDS_PARENT_JURISDICTION": "trung-uong",
+        "AWARDS_COUNCIL_NAME": "Hội đồng Thi đua – Khen thưởng tỉnh Bắc Giang",
+    }),
+    "gateway": ("gateway.http", PROJECT_ROOT / "services/gateway/config.yml", {}),
 }
 
 
@@ -34,14 +46,21 @@ def gateway_url() -> str:
 
 
 def command_for(name: str) -> list[str]:
-    module, config = SERVICES[name]
+    module, config, _ = SERVICES[name]
     return [NAMEKO, "run", module, "--config", str(config)]
 
 
-def is_ready(timeout: float = 0.5) -> bool:
-    """The gateway answers and the nominations service answers it over RPC."""
+def environment_for(name: str, base: dict | None = None) -> dict:
+    """The service's own settings over the caller's environment (an explicit setting wins)."""
+    base = dict(os.environ if base is None else base)
+    return {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | SERVICES[name][2] | base | SERVICES[name][2]
+
+
+def is_ready(timeout: float = 0.5, url: str | None = None) -> bool:
+    """The gateway answers, and nominations and every council answer it over RPC."""
     try:
-        return requests.get(gateway_url() + "/catalog", timeout=timeout).status_code == 200
+        url = url or gateway_url()
+        return all(requests.get(url + path, timeout=timeout).status_code == 200 for path in ("/catalog", "/councils"))
     except requests.RequestException:
         return False
 
@@ -70,7 +89,7 @@ def spawn(detached: bool) -> dict[str, subprocess.Popen]:
             stdout=output,
             stderr=subprocess.STDOUT if detached else None,
             start_new_session=detached,
-            env=os.environ | {"PYTHONWARNINGS": "ignore::DeprecationWarning"},
+            env=environment_for(name),
         )
         (RUN_DIR / f"{name}.pid").write_text(str(processes[name].pid))
     return processes
