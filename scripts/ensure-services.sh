@@ -24,9 +24,3 @@ if [ "$ready" != yes ]; then
   exit 1
 fi
 
-# The test suite runs in its own vhost, apart from whatever `make run` does on "/".
-TEST_VHOST=${EXEMPLARS_TEST_VHOST:-exemplars_test}
-if ! rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx "$TEST_VHOST"; then
-  rabbitmqctl -q add_vhost "$TEST_VHOST"
-fi
-rabbitmqctl -q set_permissions -p "$TEST_VHOST" guest '.*' '.*' '.*'

@@ -22,7 +22,22 @@ from shared.catalog import load_catalog
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("EXEMPLARS_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 user=root dbname=postgres")
 PG_URL_BASE = os.environ.get("EXEMPLARS_PG_URL_BASE", "postgresql://root@127.0.0.1:5432/")
-AMQP_URI = os.environ.get("EXEMPLARS_TEST_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/exemplars_test")
+# Each test session has a vhost of its own, so two runs (or a bench) on one broker never
+# share queues: nameko balances RPC over every service of the same name in a vhost.
+TEST_VHOST = f"exemplars_test_{uuid.uuid4().hex[:10]}"
+AMQP_URI = f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120, capture_output=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_vhost():
+    rabbitmqctl("add_vhost", TEST_VHOST)
+    rabbitmqctl("set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*")
+    yield TEST_VHOST
+    rabbitmqctl("delete_vhost", TEST_VHOST)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """The publishing relay on the real RabbitMQ: every stored event arrives, in order."""
 
-import subprocess
 import threading
 import time
 import uuid
@@ -8,7 +7,7 @@ import uuid
 import kombu
 import pytest
 
-from conftest import LIFECYCLE, STEPS, detect_data
+from conftest import LIFECYCLE, STEPS, detect_data, rabbitmqctl
 from nominations.bootstrap import build
 from shared.relay import events_exchange
 from shared.wire import WireEvent
@@ -84,10 +83,6 @@ def test_every_stored_event_is_published_as_a_wire_event(postgres_url, amqp_uri)
     assert nominated.payload["award_form"] == "giay-khen" and nominated.recorded_at is not None
     runtime.relay.drain()  # nothing new: publishes nothing twice
     assert runtime.relay.published == expected
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120, capture_output=True)
 
 
 def test_events_stored_while_the_broker_is_down_arrive_after_it_returns(postgres_url, amqp_uri):

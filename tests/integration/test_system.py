@@ -29,10 +29,11 @@ def test_an_exemplar_from_detection_to_replication_over_http(system):
         response = post(system, f"/exemplars/{exemplar_id}/{ACTION_OF[step]}", STEPS[step])
         assert response.status_code == 200, response.text
     history = requests.get(system.url(f"/exemplars/{exemplar_id}/history"), timeout=30).json()
-    assert [h["type"].split(".")[1] for h in history] == [
+    officers = [h["type"].split(".")[1] for h in history if h["type"] != "exemplar.council_case_progressed"]
+    assert officers == [
         "detected", "nurture_planned", "progress_recorded", "reviewed", "endorsed", "nominated", "publicized",
         "adoption_started",
-    ]
+    ]  # the district council's "case opened" lands in between, when it arrives
     assert all(h["business_date"] and h["recorded_at"] for h in history)
     listed = requests.get(system.url("/exemplars"), params={"stage": "replicating", "field": "household-economy"},
                           timeout=30).json()

@@ -142,3 +142,15 @@ def test_long_histories_load_from_a_snapshot_to_the_same_state(catalog):
         full = event.mutate(full)
     assert vars(from_snapshot) == vars(full)
     assert from_snapshot.progress_count == 3 * SNAPSHOT_INTERVAL + 1
+
+
+def test_a_council_step_recorded_meanwhile_is_not_a_conflict_but_a_persons_change_is(memory_app):
+    exemplar_id = run_lifecycle(memory_app, until="publicize")  # nominated at version 6
+    exemplar = memory_app.get_exemplar(exemplar_id)
+    exemplar.record_council_step(case_id="c", step="opened", council_level="district", jurisdiction="huyen-yen-the",
+                                 reason="", business_date=exemplar.detected_on)
+    memory_app.save(exemplar)
+    # the officer read version 6; the council's step (7) does not make their command stale
+    assert memory_app.change(exemplar_id, "publicize", STEPS["publicize"], expected_version=6)["version"] == 8
+    with pytest.raises(ConcurrentChange):  # but a person's change since version 7 does
+        memory_app.change(exemplar_id, "start_adoption", STEPS["start_adoption"], expected_version=7)

@@ -203,15 +203,13 @@ class AwardsApplication(Application):
 
     def _on_hold_change(self, event: WireEvent) -> str:
         change = 1 if event.type == "exemplar.put_on_hold" else -1
+        row = exemplar_holds.c
         with self.recorder.transaction(commit=True) as session:  # joins handle_once's transaction
-            row = exemplar_holds.c
-            found = session.execute(select(row.open_holds).where(row.exemplar_id == str(event.aggregate_id))).first()
-            if found is None:
+            moved = session.execute(update(exemplar_holds).where(row.exemplar_id == str(event.aggregate_id))
+                                    .values(open_holds=row.open_holds + change))
+            if moved.rowcount == 0:
                 session.execute(insert(exemplar_holds).values(exemplar_id=str(event.aggregate_id),
                                                               open_holds=max(change, 0)))
-            else:
-                session.execute(update(exemplar_holds).where(row.exemplar_id == str(event.aggregate_id))
-                                .values(open_holds=max(found[0] + change, 0)))
         return "hold-recorded"
 
     def _on_award_granted(self, event: WireEvent) -> str:

@@ -16,6 +16,9 @@ from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
 from shared.wire import WireEvent, describe_event
 
+# Facts the system records from councils; an officer's command may follow them without a conflict.
+SYSTEM_RECORDED = (Exemplar.CouncilCaseProgressed, Exemplar.Awarded, Exemplar.AwardRevoked)
+
 # awards wire event -> the exemplar's step ("award.*" become their own exemplar events)
 COUNCIL_STEPS = {
     "case.opened": "opened",
@@ -114,16 +117,26 @@ class NominationsApplication(Application):
         model, method = CHANGES[command]
         cmd = c.parse(model, data)
         _catalog_check(self.catalog, cmd)
-        exemplar = self.get_exemplar(exemplar_id)
-        if expected_version is not None and exemplar.version != expected_version:
-            raise self._conflict(exemplar.id, f"expected version {expected_version}, found {exemplar.version}")
-        arguments = dict(cmd)
-        arguments = to_jsonable_python(arguments, exclude_none=False) | {"business_date": cmd.business_date}
+        arguments = to_jsonable_python(dict(cmd), exclude_none=False) | {"business_date": cmd.business_date}
         if command == "nominate":
             arguments |= self.council | {"form_subject_kinds": self.catalog.award_forms[cmd.award_form].subject_kinds}
-        result = method(exemplar, **arguments)
-        self._save(exemplar)
-        return {"id": str(exemplar.id), "version": exemplar.version, "result": result}
+        for _ in range(5):
+            exemplar = self.get_exemplar(exemplar_id)
+            seen = exemplar.version if expected_version is None else expected_version
+            if seen > exemplar.version or (seen < exemplar.version and self._changed_by_people(exemplar.id, seen)):
+                raise self._conflict(exemplar.id, f"changed by someone else since version {seen}")
+            result = method(exemplar, **arguments)  # the rules are checked against the current state
+            try:
+                self.save(exemplar)
+            except IntegrityError:
+                expected_version = seen  # reload; conflict only if a person's change came in between
+                continue
+            return {"id": str(exemplar.id), "version": exemplar.version, "result": result}
+        raise self._conflict(parse_id(exemplar_id), "too many concurrent changes")
+
+    def _changed_by_people(self, exemplar_id: uuid.UUID, since_version: int) -> bool:
+        """Did anything but councils' recorded steps happen after ``since_version``?"""
+        return any(not isinstance(event, SYSTEM_RECORDED) for event in self.events.get(exemplar_id, gt=since_version))
 
     def _save(self, exemplar: Exemplar) -> None:
         try:

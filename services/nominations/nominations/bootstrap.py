@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from nominations.application import NominationsApplication
 from nominations.projections import ExemplarListProjection
 from shared.catalog import load_catalog
 from shared.consumer import IdempotentConsumer
+from shared.errors import ConcurrentChange
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
 from shared.wire import WireEvent, describe_event, wire_event
@@ -25,9 +27,24 @@ class NominationsRuntime:
     instance: str
     consumer: IdempotentConsumer
 
+    ordered: threading.Lock = field(default_factory=threading.Lock)
+
     def receive(self, event: WireEvent) -> str:
-        handled, outcome = self.consumer.handle_once(event, lambda: self.app.record_council_outcome(event))
-        return outcome if handled else "duplicate"
+        """Apply councils' events one at a time, in arrival order (the broker's order per source).
+
+        Concurrent workers would race on one exemplar and a loser, retried later, would land
+        out of order; a conflict with an officer's command is retried here, at once.
+        """
+        attempts_left = 3
+        with self.ordered:
+            while True:
+                try:
+                    handled, outcome = self.consumer.handle_once(event, lambda: self.app.record_council_outcome(event))
+                    return outcome if handled else "duplicate"
+                except ConcurrentChange:
+                    attempts_left -= 1
+                    if not attempts_left:
+                        raise
 
     def background_catch_up(self) -> None:
         self.exemplars.catch_up()
