@@ -229,10 +229,50 @@ EVENT_NAMES_VI = {
     "exemplar.put_on_hold": "Tạm dừng xét",
     "exemplar.hold_released": "Hết tạm dừng xét",
     "exemplar.withdrawn": "Rút điển hình",
+    "exemplar.council_case_progressed": "Hội đồng thi đua",
+    "exemplar.awarded": "Quyết định khen thưởng",
+    "exemplar.award_revoked": "Hủy bỏ khen thưởng",
 }
 
 
+LEVELS_VI = {"commune": "cấp xã", "district": "cấp huyện", "province": "cấp tỉnh", "national": "trung ương"}
+STEPS_VI = {"opened": "Nhận hồ sơ", "forwarded": "Chuyển lên cấp trên", "returned": "Trả lại hồ sơ",
+            "rejected": "Không khen thưởng"}
+SUMMARIES = {
+    "exemplar.detected": lambda p, c: f"{p['name']}, {p['unit']} — {c.fields[p['field']].name}",
+    "exemplar.nurture_planned": lambda p, c: f"{p['responsible_unit']}; {len(p['milestones'])} mốc",
+    "exemplar.progress_recorded": lambda p, c: p["note"],
+    "exemplar.check_recorded": lambda p, c: f"{p['checked_by']}: {p['finding']}",
+    "exemplar.reviewed": lambda p, c: f"{'Đạt' if p['passed'] else 'Không đạt'} — {p['summary']}",
+    "exemplar.endorsed": lambda p, c: f"{p['meeting']}: {p['in_favour']}/{p['present']} đồng ý",
+    "exemplar.nominated": lambda p, c: f"{c.award_forms[p['award_form']].name} → {p['jurisdiction']}",
+    "exemplar.council_case_progressed": lambda p, c: (
+        f"{STEPS_VI.get(p['step'], p['step'])} ({LEVELS_VI.get(p['council_level'], p['council_level'])}, "
+        f"{p['jurisdiction']}){': ' + p['reason'] if p['reason'] else ''}"),
+    "exemplar.awarded": lambda p, c: f"{c.award_forms[p['award_form']].name}, QĐ số {p['decision_number']}, {p['signer']}",
+    "exemplar.award_revoked": lambda p, c: f"Căn cứ {p['ground']}: {p['reason']}",
+    "exemplar.publicized": lambda p, c: f"{p['channel']} — {p['audience']}",
+    "exemplar.adoption_started": lambda p, c: f"{p['adopting_unit']}: {p['method']}",
+    "exemplar.adoption_outcome_recorded": lambda p, c: f"{p['adoption_id']}: {p['outcome']}",
+    "exemplar.year_evaluated": lambda p, c: (
+        f"Năm {p['year']}: {p['score']} điểm (năm trước: {p['previous_score'] if p['previous_score'] is not None else '—'})"),
+    "exemplar.put_on_hold": lambda p, c: f"{p['hold_id']}: {p['reason']}",
+    "exemplar.hold_released": lambda p, c: f"{p['hold_id']}: {p['resolution']}",
+    "exemplar.withdrawn": lambda p, c: p["reason"],
+}
+
+
+def summarize(entry: dict, catalog) -> str:
+    try:
+        return SUMMARIES[entry["type"]](entry["payload"], catalog)
+    except KeyError:  # an event type or code this client does not know yet: show the data
+        return "; ".join(f"{k}: {v}" for k, v in entry["payload"].items())
+
+
 def print_history(entries: list[dict]) -> None:
+    from shared.catalog import load_catalog
+
+    catalog = load_catalog()
     table = Table(title="Lịch sử điển hình", expand=True)
     table.add_column("#", justify="right")
     table.add_column("Ngày nghiệp vụ", no_wrap=True)
@@ -240,13 +280,12 @@ def print_history(entries: list[dict]) -> None:
     table.add_column("Sự kiện")
     table.add_column("Nội dung", ratio=1)
     for entry in entries:
-        details = "; ".join(f"{k}: {v}" for k, v in entry["payload"].items() if v not in (None, "", [], {}))
         table.add_row(
             str(entry["version"]),
             entry["business_date"],
             entry["recorded_at"][:19].replace("T", " "),
             EVENT_NAMES_VI.get(entry["type"], entry["type"]),
-            details,
+            summarize(entry, catalog),
         )
     console.print(table)
 

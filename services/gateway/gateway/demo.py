@@ -2,11 +2,15 @@
 
 A household in the household-economy field (led by Hội Nông dân huyện) is detected in
 Q2/2018, nurtured, reviewed, endorsed by its collective, nominated for the district
-chairman's Giấy khen, publicized, and replicated by three communes in Q4; then its
-whole history is printed.
+chairman's Giấy khen, which the district council appraises, votes and decides; it is
+then publicized and replicated by three communes in Q4, and its whole history is
+printed. A second household, nominated for the province's Bằng khen, is forwarded by
+the district council to the province.
 """
 
 from __future__ import annotations
+
+import time
 
 import requests
 from rich.console import Console
@@ -22,6 +26,27 @@ def post(path: str, body: dict) -> dict:
     if response.status_code >= 400:
         raise SystemExit(f"{path}: {response.status_code} {response.json().get('title')}")
     return response.json()
+
+
+def get(path: str, **params):
+    response = requests.get(launcher.gateway_url() + path, params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def wait_for(what: str, check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def case_of(council: str, exemplar_id: str, status: str | None = None):
+    cases = get(f"/councils/{council}/cases", **({"status": status} if status else {}))
+    return next((c for c in cases if c["exemplar_id"] == exemplar_id), None)
 
 
 def step(text: str) -> None:
@@ -82,6 +107,14 @@ def main() -> None:
     step("Đề nghị Giấy khen của Chủ tịch UBND huyện")
     post(path + "/nominations", {"award_form": "giay-khen", "dossier_refs": ["Tờ trình 45/TTr-HND", "Báo cáo thành tích hộ ông Hoàng Văn Thắng"], "achievement": "Hộ gia đình làm kinh tế giỏi năm 2018", "business_date": "2018-10-02"})
 
+    step("Hội đồng Thi đua – Khen thưởng huyện nhận hồ sơ, thẩm định, họp và quyết định")
+    case = wait_for("hồ sơ tại hội đồng huyện", lambda: case_of("huyen-yen-the", exemplar_id))
+    case_path = f"/councils/huyen-yen-the/cases/{case['id']}"
+    post(case_path + "/appraisal", {"passed": True, "appraiser": "Phòng Nội vụ huyện Yên Thế", "note": "Hồ sơ đầy đủ, thành tích có minh chứng", "business_date": "2018-10-08"})
+    post(case_path + "/sessions", {"session": "Phiên họp Hội đồng TĐKT huyện tháng 10/2018", "members": 11, "present": 10, "in_favour": 10, "against": 0, "blank": 0, "business_date": "2018-10-10"})
+    post(case_path + "/decision", {"decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế", "business_date": "2018-10-12"})
+    wait_for("quyết định trên lịch sử điển hình", lambda: any(h["type"] == "exemplar.awarded" for h in get(path + "/history")))
+
     step("Tuyên truyền trên Đài Truyền thanh huyện")
     post(path + "/publicity", {"channel": "Đài Truyền thanh – Truyền hình huyện Yên Thế", "audience": "Nhân dân toàn huyện", "reference": "Chuyên mục Nông dân Yên Thế, 15/10/2018", "business_date": "2018-10-15"})
 
@@ -91,9 +124,25 @@ def main() -> None:
     post(path + "/adoption-outcomes", {"adoption_id": "A1", "outcome": "12 hộ áp dụng quy trình chăn nuôi an toàn sinh học", "successful": True, "business_date": "2018-12-20"})
     post(path + "/evaluations", {"year": 2018, "rating": "excellent", "score": 92, "note": "Đánh giá cuối năm 2018", "business_date": "2018-12-28"})
 
-    history = requests.get(launcher.gateway_url() + path + "/history", timeout=30).json()
+    history = get(path + "/history")
     print_history(history)
     console.print(f"Điển hình {exemplar_id}: {len(history)} sự kiện. Xem thêm: .venv/bin/exemplars history {exemplar_id}")
+
+    step("Hộ thứ hai được đề nghị Bằng khen của Chủ tịch UBND tỉnh: vượt thẩm quyền huyện, chuyển lên tỉnh")
+    second = post("/exemplars", {
+        "subject_kind": "household", "name": "Hộ bà Nguyễn Thị Lan", "field": "household-economy",
+        "movement": "farmers-good-business", "unit": "Bản Ven, xã Đồng Hưu, huyện Yên Thế",
+        "achievements": ["Mô hình trồng cam, bưởi an toàn, thu nhập trên 1 tỷ đồng/năm"], "business_date": "2018-04-20",
+    })["id"]
+    second_path = f"/exemplars/{second}"
+    post(second_path + "/nurture-plan", {"responsible_unit": "Hội Nông dân huyện Yên Thế", "milestones": [{"name": "Chứng nhận VietGAP", "due": "2018-08-31"}], "business_date": "2018-05-02"})
+    post(second_path + "/reviews", {"review_kind": "final", "general_criteria": [{"criterion": "Chấp hành tốt pháp luật", "met": True}], "field_criteria": [{"criterion": "Thu nhập gấp 3 lần bình quân của xã", "met": True}], "summary": "Tiêu biểu cấp huyện", "business_date": "2018-09-21"})
+    post(second_path + "/endorsements", {"meeting": "Hội nghị chi hội nông dân bản Ven", "members": 38, "present": 35, "in_favour": 35, "against": 0, "abstained": 0, "business_date": "2018-09-26"})
+    post(second_path + "/nominations", {"award_form": "bang-khen-tinh", "dossier_refs": ["Tờ trình 52/TTr-HND"], "achievement": "Hộ nông dân sản xuất kinh doanh giỏi tiêu biểu 2018", "business_date": "2018-10-03"})
+    province_case = wait_for("hồ sơ tại hội đồng tỉnh", lambda: case_of("tinh-bac-giang", second))
+    console.print(f"Hồ sơ {province_case['id'][:8]} ({province_case['award_form']}) đã ở Hội đồng TĐKT tỉnh Bắc Giang, chuyển từ {province_case['forwarded_from']}.")
+    wait_for("bước chuyển trên lịch sử", lambda: sum(h["type"] == "exemplar.council_case_progressed" for h in get(second_path + "/history")) >= 3)
+    print_history(get(second_path + "/history")[-4:])
 
 
 if __name__ == "__main__":
