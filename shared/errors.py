@@ -59,6 +59,12 @@ class RuleViolation(DomainError):
     detail_key = "rule"
 
 
+def rule_violation(messages_vi: dict[str, str], rule: str, **facts) -> RuleViolation:
+    """The refusal of ``rule``: its Vietnamese text filled with the facts, and an English log line."""
+    log = f"rule {rule!r} refused the command: " + ", ".join(f"{k}={v}" for k, v in facts.items())
+    return RuleViolation(messages_vi[rule].format(**facts), log, rule)
+
+
 class ConcurrentChange(DomainError):
     """Someone else changed the exemplar first; nothing of this command was stored."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import queue
 import shutil
@@ -82,6 +83,9 @@ progress = Console(stderr=True)
 
 def wait_until_serving(process: subprocess.Popen, amqp_uri: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
+    # Until the service binds its queue, each call comes back at once as UnknownService and
+    # py-amqp warns about the publisher confirm that follows: not worth a line each time.
+    logging.getLogger("amqp").setLevel(logging.ERROR)
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=2) as rpc:
         while True:
             if process.poll() is not None:
@@ -89,9 +93,10 @@ def wait_until_serving(process: subprocess.Popen, amqp_uri: str, timeout: float 
             try:
                 rpc.nominations.catalog()
                 return
-            except Exception:  # noqa: BLE001 - not up yet (timeout, connection refused)
+            except Exception:  # noqa: BLE001 - not up yet (unknown service, timeout)
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the service did not answer RPC within {timeout:.0f} s") from None
+                time.sleep(0.2)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -192,7 +197,7 @@ def drive_load(amqp_uri: str, exemplars: int, clients: int) -> tuple[float, floa
                     for version, step in enumerate(LIFECYCLE, start=2):
                         reply = rpc.nominations.change(exemplar_id, step, STEPS[step])
                         if reply["version"] != version:
-                            raise RuntimeError(f"{step} on {exemplar_id} gave version {reply['version']}, not {version}")
+                            raise RuntimeError(f"{step} on {exemplar_id}: version {reply['version']}, not {version}")
                 finished.append(time.perf_counter())
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
@@ -223,7 +228,12 @@ def cpu_seconds(service_pid: int) -> dict[str, float]:
         # utime + stime, and cutime + cstime: PostgreSQL backends that exit are counted in the postmaster
         return comm, sum(int(f) for f in fields[11:15]) / tick
 
-    used = {"service": process(service_pid)[1], "bench clients": process(os.getpid())[1], "postgres (server)": 0.0, "rabbitmq (broker)": 0.0}
+    used = {
+        "service": process(service_pid)[1],
+        "bench clients": process(os.getpid())[1],
+        "postgres (server)": 0.0,
+        "rabbitmq (broker)": 0.0,
+    }
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -375,13 +385,13 @@ def measure(args: argparse.Namespace, logdir: Path) -> dict:
             "NOMINATIONS_INSTANCE_ID": instance,
             "NOMINATIONS_MAX_WORKERS": str(args.max_workers),
         }
-        progress.print(f"starting nominations ({instance}, max_workers={args.max_workers}) on {databases[0]}, {amqp_uri}")
+        progress.print(f"starting nominations {instance} (max_workers {args.max_workers}) on {databases[0]}, {vhost}")
         service = nameko_run(SERVICE, env, log_path)
         wait_until_serving(service, amqp_uri)
 
         collector.start_consuming()  # bound before the first command, so it sees every event
 
-        progress.print(f"driving {args.exemplars} exemplars × {EVENTS_PER_EXEMPLAR} commands from {args.clients} clients")
+        progress.print(f"driving {args.exemplars} exemplars × {EVENTS_PER_EXEMPLAR} commands, {args.clients} clients")
         cpu_before, clock_before = cpu_seconds(service.pid), time.perf_counter()
         load_start, load_end = drive_load(amqp_uri, args.exemplars, args.clients)
         if not collector.complete.wait(DRAIN_TIMEOUT_S):
@@ -424,7 +434,8 @@ def measure(args: argparse.Namespace, logdir: Path) -> dict:
         return results
     except BaseException:
         if log_path.exists():
-            progress.print(f"--- service log (last 3000 characters) ---\n{log_path.read_text(errors='replace')[-3000:]}")
+            tail = log_path.read_text(errors="replace")[-3000:]
+            progress.print(f"--- service log (last 3000 characters) ---\n{tail}")
         raise
     finally:
         collector.close()

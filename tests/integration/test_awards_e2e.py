@@ -159,3 +159,18 @@ def test_a_failing_handler_is_retried_then_parked_with_its_reason_not_dropped(sy
     message = wait_for(parked, timeout=30, what="the parked message")
     assert message.headers["x-exemplars-attempt"] == 3  # two retries (200 ms, 400 ms), then parked
     assert "huy-chuong-khong-ton-tai" in message.headers[REASON_HEADER]
+
+
+def test_council_cli_lists_cases_and_refuses_a_session_without_quorum(system):
+    exemplar_id = nominated_exemplar(system)
+    case = wait_for(lambda: case_for(system, DISTRICT, exemplar_id), what="the district case")
+    listed = system.cli("council", "cases", "--council", DISTRICT, "--json")
+    assert listed.returncode == 0 and case["id"] in listed.stdout
+    appraised = system.cli("council", "appraise", case["id"], "--council", DISTRICT, "--pass", "--appraiser",
+                           "Phòng Nội vụ", "--note", "Đủ hồ sơ", "--date", "2018-10-08")
+    assert appraised.returncode == 0, appraised.stderr
+    refused = system.cli("council", "session", case["id"], "--council", DISTRICT, "--session", "Phiên 1",
+                         "--members", "12", "--present", "7", "--for", "7", "--date", "2018-10-10")
+    assert refused.returncode == 4 and "túc số" in refused.stderr
+    unknown = system.cli("council", "cases", "--council", "xa-khong-ton-tai")
+    assert unknown.returncode == 3 and "Không có dịch vụ" in unknown.stderr

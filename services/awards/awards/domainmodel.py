@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from eventsourcing.domain import Aggregate
 
 from awards.policy import PolicyVersion
-from shared.errors import RuleViolation
+from shared.errors import RuleViolation, rule_violation
 
 REVOCATION_GROUNDS = {
     "a": "khai man hồ sơ, thành tích",
@@ -53,9 +53,7 @@ RULES_VI = {
 
 
 def refuse(rule: str, **facts: Any) -> RuleViolation:
-    message = RULES_VI[rule].format(**facts)
-    log = f"rule {rule!r} refused the command: " + ", ".join(f"{k}={v}" for k, v in facts.items())
-    return RuleViolation(message, log, rule)
+    return rule_violation(RULES_VI, rule, **facts)
 
 
 OPEN_STATUSES = ("open", "appraised", "voted")

@@ -80,18 +80,26 @@ def detect(**data) -> None:
     emit(call("nominations", "detect", data))
 
 
-def change_command(name: str, command: str, help_text: str, options: list, shape=lambda d: d) -> None:
-    """Declare one `exemplars NAME ID ...` command that applies a nominations command."""
+def declare(group: click.Group, name: str, help_text: str, options: list, argument: str, extra: list, invoke) -> None:
+    """Declare `exemplars [GROUP] NAME ID [options]`; ``invoke(id, **values)`` does the call."""
 
-    @click.argument("exemplar_id")
+    @click.argument(argument)
     @DATE
-    @EXPECTED
-    def run(exemplar_id: str, expected_version: int | None, **data) -> None:
-        emit(call("nominations", "change", exemplar_id, command, shape(data), expected_version))
+    def run(**values) -> None:
+        emit(invoke(values.pop(argument), **values))
 
-    for option in reversed(options):
+    for option in reversed(extra + options):
         run = option(run)
-    main.command(name=name, help=help_text)(run)
+    group.command(name=name, help=help_text)(run)
+
+
+def change_command(name: str, command: str, help_text: str, options: list, shape=lambda d: d) -> None:
+    """`exemplars NAME EXEMPLAR_ID ...`: one nominations command."""
+
+    def invoke(exemplar_id: str, expected_version: int | None, **data):
+        return call("nominations", "change", exemplar_id, command, shape(data), expected_version)
+
+    declare(main, name, help_text, options, "exemplar_id", [EXPECTED], invoke)
 
 
 def criteria(values) -> list[dict]:
@@ -331,18 +339,13 @@ def council_case(council: str, case_id: str) -> None:
     emit(council_call(council, "case", case_id))
 
 
-def case_command(name: str, command: str, help_text: str, options: list, shape=lambda d: d) -> None:
-    """Declare one `exemplars council NAME CASE_ID ...` command."""
+def case_command(name: str, command: str, help_text: str, options: list) -> None:
+    """`exemplars council NAME CASE_ID ...`: one command on a council's case."""
 
-    @click.argument("case_id")
-    @COUNCIL
-    @DATE
-    def run(case_id: str, council: str, **data) -> None:
-        emit(council_call(council, "change_case", case_id, command, shape(data)))
+    def invoke(case_id: str, council: str, **data):
+        return council_call(council, "change_case", case_id, command, data)
 
-    for option in reversed(options):
-        run = option(run)
-    council.command(name=name, help=help_text)(run)
+    declare(council, name, help_text, options, "case_id", [COUNCIL], invoke)
 
 
 case_command("appraise", "appraise", "Thẩm định hồ sơ: chuyển hội đồng, hoặc trả lại đơn vị.", [

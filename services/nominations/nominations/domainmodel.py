@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
-from shared.errors import RuleViolation
+from shared.errors import RuleViolation, rule_violation
 
 # Stages in lifecycle order (the plans' phát hiện – bồi dưỡng – tổng kết – nhân rộng,
 # with the award steps in between).
@@ -60,9 +60,7 @@ RULES_VI = {
 
 
 def refuse(rule: str, **facts: Any) -> RuleViolation:
-    message = RULES_VI[rule].format(**facts)
-    log = f"rule {rule!r} refused the command: " + ", ".join(f"{k}={v}" for k, v in facts.items())
-    return RuleViolation(message, log, rule)
+    return rule_violation(RULES_VI, rule, **facts)
 
 
 class Exemplar(Aggregate):
