@@ -63,7 +63,7 @@ class RuntimeProvider(DependencyProvider):
             except Exception:  # noqa: BLE001 - the next round retries; reads also catch up
                 log.exception("read model catch-up failed")
                 self._stop.wait(1.0)
-            self._stop.wait(0.2)
+            self._stop.wait(1.0)  # reads catch up first anyway: this only keeps the model warm
 
     def get_dependency(self, worker_ctx) -> Runtime:
         return self.runtime

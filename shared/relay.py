@@ -44,6 +44,7 @@ class Relay:
         self.amqp_uri = amqp_uri
         self._connection: kombu.Connection | None = None
         self._producer: kombu.Producer | None = None
+        self._position: int | None = None  # cached; the database row stays the truth (compare-and-set)
         self.published = 0
 
     def _ensure_producer(self) -> kombu.Producer:
@@ -64,7 +65,9 @@ class Relay:
 
     def publish_pending(self) -> int:
         """Publish one batch after the stored position; return how many were published."""
-        position = self.follower.position()
+        if self._position is None:
+            self._position = self.follower.position()
+        position = self._position
         batch = self.follower.next_batch(position)
         if not batch:
             return 0
@@ -83,13 +86,23 @@ class Relay:
         except Exception:
             self.close()
             raise
-        with self.follower.engine.begin() as conn:
-            self.follower.move(conn, position, batch[-1].id)
+        try:
+            with self.follower.engine.begin() as conn:
+                self.follower.move(conn, position, batch[-1].id)
+        except Exception:
+            self._position = None  # another copy moved it, or the database is away: read it again
+            raise
+        self._position = batch[-1].id
         self.published += len(batch)
         return len(batch)
 
-    def run(self, stop: threading.Event, wake: threading.Event, idle_wait: float = 0.05) -> None:
-        """Publish until stopped; back off (up to 5 s) while the broker or database is away."""
+    def run(self, stop: threading.Event, wake: threading.Event, idle_wait: float = 0.05,
+            gather: float = 0.01) -> None:
+        """Publish until stopped; back off (up to 5 s) while the broker or database is away.
+
+        After a wake-up it waits ``gather`` seconds so events stored meanwhile leave in one
+        batch: one log read and one position update per batch instead of per command.
+        """
         failures = 0
         while not stop.is_set():
             try:
@@ -104,7 +117,8 @@ class Relay:
                 stop.wait(delay)
                 continue
             if published < self.follower.batch_size:
-                wake.wait(idle_wait)
+                if wake.wait(idle_wait):
+                    stop.wait(gather)
                 wake.clear()
         self.close()
 
