@@ -160,3 +160,24 @@ def test_commune_council_before_and_after_2025_07_01(catalog, database_url):
     assert forwarded.payload["to_level"] == "district"
     assert commune.receive(nomination_event(award_form="chien-si-thi-dua-co-so", on="2025-07-10", kind="individual",
                                             council=COMMUNE)) == "open"
+
+
+def test_a_returned_case_shows_on_the_exemplar_and_it_can_be_nominated_again(catalog, database_url, tmp_path):
+    nominations = NominationsApplication(catalog=catalog, department="hoi-nong-dan-yen-the",
+                                         env=eventsourcing_env(f"sqlite:///{tmp_path / 'n.sqlite'}"))
+    exemplar_id = nominations.detect(detect_data())["id"]
+    for step in LIFECYCLE[:5]:
+        nominations.change(exemplar_id, step, STEPS[step])
+    district = council_app(catalog, database_url)
+    district.receive(nomination_event(exemplar_id=uuid.UUID(exemplar_id)))
+    district.change_case(opened_case(district), "appraise", {"passed": False, "appraiser": "Phòng Nội vụ",
+                                                             "note": "Thiếu minh chứng thu nhập",
+                                                             "business_date": "2018-10-08"})
+    receiver = NominationsRuntime(nominations, None, None, "nominations-test", IdempotentConsumer(nominations))
+    for event in published(district, "awards_huyen_yen_the"):
+        receiver.receive(event)
+    last = nominations.history(exemplar_id)[-1]
+    assert (last["payload"]["step"], last["payload"]["reason"]) == ("returned", "Thiếu minh chứng thu nhập")
+    assert nominations.summary(exemplar_id)["stage"] == "reviewed"
+    again = nominations.change(exemplar_id, "nominate", STEPS["nominate"] | {"business_date": "2018-11-02"})
+    assert again["version"] == len(nominations.history(exemplar_id))

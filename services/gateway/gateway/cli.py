@@ -332,11 +332,21 @@ def council_cases(council: str, status: str | None, as_json: bool) -> None:
     console.print(table)
 
 
-@council.command(name="case", help="Một hồ sơ: điều kiện khen thưởng, trạng thái.")
+@council.command(name="case", help="Một hồ sơ: điều kiện khen thưởng, trạng thái, lịch sử điển hình.")
 @COUNCIL
 @click.argument("case_id")
-def council_case(council: str, case_id: str) -> None:
-    emit(council_call(council, "case", case_id))
+@click.option("--json", "as_json", is_flag=True)
+def council_case(council: str, case_id: str, as_json: bool) -> None:
+    case = council_call(council, "case", case_id)
+    if as_json:
+        return emit(case)
+    eligibility = case["eligibility"]
+    console.print(f"[bold]Hồ sơ {case['id']}[/] — {case['subject']['name']}: {case['nomination']['award_form']}, "
+                  f"trạng thái {case['status']}")
+    console.print("Đủ điều kiện." if eligibility["eligible"] else "[red]Chưa đủ điều kiện:[/]")
+    for problem in eligibility["problems"]:
+        console.print(f"  • {problem['message']}")
+    print_history(call("nominations", "history", case["exemplar_id"]))
 
 
 def case_command(name: str, command: str, help_text: str, options: list) -> None:
