@@ -21,6 +21,9 @@ services:
 	@bash scripts/ensure-services.sh
 
 # Foreground: every service and the HTTP gateway; Ctrl-C stops them all.
+# WORKERS sets how many notification delivery workers share the work queue.
+WORKERS ?= 1
+export WORKERS
 run: install services
 	$(BIN)/python -m gateway.launcher run
 

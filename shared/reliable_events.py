@@ -1,10 +1,10 @@
-"""A nameko event handler that never drops a message whose handler failed.
+"""nameko consumers that never drop a message whose handler failed.
 
-nameko's own ``event_handler`` acks a message whose handler raised: the event is gone.
-This one republishes the failed message to a delay queue (RabbitMQ per-queue TTL,
-dead-lettered back to the handler's queue: growing delays, no busy loop) and only then
-acks it; after the last delay it parks the message in ``<queue>.parked`` with the
-reason in its headers, for an operator to inspect and replay.
+nameko's own ``event_handler`` (and ``consume``) ack a message whose handler raised:
+it is gone. These republish the failed message to a delay queue (RabbitMQ per-queue
+TTL, dead-lettered back to the handler's queue: growing delays, no busy loop) and only
+then ack it; after the last delay they park it in ``<queue>.parked`` with the reason in
+its headers, for an operator to inspect and replay.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import traceback
 
 import kombu
 from nameko.events import EventHandler
+from nameko.messaging import Consumer
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ def parked_queue_name(queue: str) -> str:
     return f"{queue}.parked"
 
 
-class ReliableEventHandler(EventHandler):
+class RetryThenPark:
+    """Mixin for a nameko Consumer: retry with growing delays, then park. Never drop."""
+
     def setup(self) -> None:
         super().setup()
         configured = self.container.config.get("EVENT_RETRY_DELAYS_MS")
@@ -84,4 +87,13 @@ class ReliableEventHandler(EventHandler):
         )
 
 
+class ReliableEventHandler(RetryThenPark, EventHandler):
+    pass
+
+
+class ReliableConsumer(RetryThenPark, Consumer):
+    """A competing consumer of a durable work queue (several processes share its jobs)."""
+
+
 reliable_event_handler = ReliableEventHandler.decorator
+reliable_consume = ReliableConsumer.decorator

@@ -72,7 +72,7 @@ def describe_event(event: Any) -> dict[str, Any]:
         "type": event.wire_type,
         "aggregate_id": str(event.originator_id),
         "version": event.originator_version,
-        "business_date": event.business_date.isoformat() if event.business_date else None,
+        "business_date": event.business_date.isoformat() if getattr(event, "business_date", None) else None,
         "recorded_at": event.timestamp.isoformat(),
         "payload": to_jsonable_python(payload),
     }

@@ -105,10 +105,12 @@ def nameko_run(name: str, env: dict, log_path: Path) -> subprocess.Popen:
 
 
 class RunningSystem:
-    def __init__(self, base_url: str, env: dict, logs: Path):
+    def __init__(self, base_url: str, env: dict, logs: Path, processes: dict, metrics_url: str):
         self.base_url = base_url
         self.env = env
         self.logs = logs
+        self.processes = processes
+        self.metrics_url = metrics_url
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -118,20 +120,22 @@ class RunningSystem:
         return subprocess.run([exe, *args], capture_output=True, text=True, env=os.environ | self.env, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    """Every service of `make run` as real processes, on RabbitMQ (test vhost) and PostgreSQL."""
-    databases = {name: create_database() for name in launcher.SERVICES if name != "gateway"}
+def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = None):
+    """Every service of `make run` (and ``workers`` delivery workers) as real processes."""
+    services = launcher.with_workers(workers)
+    databases = {name: create_database() for name in services
+                 if name != "gateway" and not name.startswith("notifications-worker")}
     logs = tmp_path_factory.mktemp("logs")
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {"AMQP_URI": AMQP_URI, "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
-           "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "EVENT_RETRY_DELAYS_MS": "200,400"}
+           "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
+           "EVENT_RETRY_DELAYS_MS": "200,400"} | (extra_env or {})
     processes = {}
-    for name in launcher.SERVICES:
-        own = {"NOMINATIONS_DATABASE_URL" if name == "nominations" else "AWARDS_DATABASE_URL":
-               PG_URL_BASE + databases[name]} if name in databases else {}
+    for name in services:
+        database = databases.get(name) or (databases["notifications"] if name.startswith("notifications") else None)
+        own = {launcher.database_variable(name): PG_URL_BASE + database} if database else {}
         processes[name] = nameko_run(name, env | own, logs / f"{name}.log")
-    running = RunningSystem(f"http://127.0.0.1:{port}", env, logs)
+    running = RunningSystem(f"http://127.0.0.1:{port}", env, logs, processes, f"http://127.0.0.1:{metrics_port}")
     try:
         deadline = time.monotonic() + 90
         while not launcher.is_ready(timeout=2, url=running.base_url):
@@ -142,7 +146,8 @@ def system(tmp_path_factory):
         yield running
     finally:
         for process in processes.values():
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
         for process in processes.values():
             try:
                 process.wait(timeout=15)
@@ -150,6 +155,11 @@ def system(tmp_path_factory):
                 process.kill()
         for database in databases.values():
             drop_database(database)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    yield from start_system(tmp_path_factory)
 
 
 # -- scenario helpers ------------------------------------------------------------------

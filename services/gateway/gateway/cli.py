@@ -409,6 +409,65 @@ def council_awards(council: str, **filters) -> None:
     emit(council_call(council, "awards", {k: v for k, v in filters.items() if v is not None}))
 
 
+# -- notifications ------------------------------------------------------------------------
+
+@main.command(help="Đăng ký nhận thông báo (người hoặc đơn vị).")
+@click.option("--recipient", "recipient_id", required=True, help="Mã người nhận.")
+@click.option("--kind", "recipient_kind", type=click.Choice(["person", "unit"]), default="person")
+@click.option("--name", required=True)
+@click.option("--locale", type=click.Choice(["vi", "en"]), default="vi")
+@click.option("--department", "departments", multiple=True)
+@click.option("--field", "fields", multiple=True, help="Mã lĩnh vực (lặp lại được).")
+@click.option("--movement", "movements", multiple=True)
+@click.option("--event-type", "event_types", multiple=True, help="vd. exemplar.awarded")
+@click.option("--exemplar", "exemplar_ids", multiple=True)
+@click.option("--inbox/--no-inbox", default=True, help="Hộp thư trong ứng dụng.")
+@click.option("--email", default=None)
+@click.option("--webhook", default=None, help="URL nhận thông báo.")
+@click.option("--secret", default="", help="Khóa ký HMAC cho webhook (ít nhất 16 ký tự).")
+@click.option("--mute", "muted", is_flag=True)
+@click.option("--digest", is_flag=True, help="Một bản tin mỗi ngày thay vì từng thông báo.")
+@click.option("--quiet", default=None, help="Giờ yên lặng, vd. 22:00-06:00.")
+def subscribe(inbox, email, webhook, secret, muted, digest, quiet, **data) -> None:
+    channels = ([{"channel": "inbox"}] if inbox else []) + ([{"channel": "email", "address": email}] if email else [])
+    channels += [{"channel": "webhook", "address": webhook, "secret": secret}] if webhook else []
+    preferences = {"muted": muted, "digest": digest}
+    if quiet:
+        start, _, end = quiet.partition("-")
+        preferences["quiet_hours"] = {"start": start, "end": end}
+    data = {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+    emit(call("notifications", "subscribe", data | {"channels": channels, "preferences": preferences}))
+
+
+@main.command(help="Hộp thư thông báo trong ứng dụng, mới nhất trước.")
+@click.argument("recipient_id")
+@click.option("--json", "as_json", is_flag=True)
+def inbox(recipient_id: str, as_json: bool) -> None:
+    found = call("notifications", "inbox", recipient_id)
+    if as_json:
+        return emit(found)
+    console.print(f"[bold]{found['unread']} thông báo chưa đọc[/]")
+    for item in found["items"]:
+        console.print(f"{'•' if not item['read'] else ' '} {item['created_at'][:16]}  {item['subject']}")
+
+
+@main.command(help="Trạng thái gửi của một sự kiện (nguồn/số thứ tự).")
+@click.argument("event_key")
+def deliveries(event_key: str) -> None:
+    emit(call("notifications", "deliveries", event_key))
+
+
+@main.command(help="Thông báo bị giữ lại (hàng đợi lỗi), kèm lý do.")
+def parked() -> None:
+    emit(call("notifications", "parked"))
+
+
+@main.command(help="Gửi lại các thông báo bị giữ lại.")
+@click.argument("delivery_ids", nargs=-1, required=True)
+def replay(delivery_ids) -> None:
+    emit(call("notifications", "replay", list(delivery_ids)))
+
+
 @main.command(help="Danh mục: lĩnh vực, phong trào, loại đối tượng, hình thức khen thưởng.")
 def catalog() -> None:
     emit(call("nominations", "catalog"))

@@ -132,6 +132,7 @@ def council_proxy(rpc, jurisdiction: str):
 class GatewayService:
     name = "gateway"
     nominations = RpcProxy("nominations")
+    notifications = RpcProxy("notifications")
     rpc = AnyServiceRpc()
 
     @http("GET", "/health")
@@ -215,3 +216,47 @@ class GatewayService:
     @translated
     def awards(self, request, council):
         return json_response(200, council_proxy(self.rpc, council).awards(dict(request.args.items())))
+
+    # -- notifications ---------------------------------------------------------------------
+
+    @http("POST", "/subscriptions")
+    @translated
+    def subscribe(self, request):
+        return json_response(201, self.notifications.subscribe(body_of(request)))
+
+    @http("POST", "/subscriptions/<string:subscription_id>/preferences")
+    @translated
+    def preferences(self, request, subscription_id):
+        return json_response(200, self.notifications.change_preferences(subscription_id, body_of(request)))
+
+    @http("POST", "/subscriptions/<string:subscription_id>/cancellation")
+    @translated
+    def cancel_subscription(self, request, subscription_id):
+        return json_response(200, self.notifications.cancel(subscription_id, body_of(request)))
+
+    @http("GET", "/inbox/<string:recipient_id>")
+    @translated
+    def inbox(self, request, recipient_id):
+        return json_response(200, self.notifications.inbox(recipient_id))
+
+    @http("POST", "/inbox/<string:recipient_id>/read")
+    @translated
+    def mark_read(self, request, recipient_id):
+        ids = body_of(request).get("delivery_ids", [])
+        return json_response(200, {"marked": self.notifications.mark_read(recipient_id, ids)})
+
+    @http("GET", "/deliveries")
+    @translated
+    def deliveries(self, request):
+        """Each delivery's status for one event: ?event=<source instance>/<notification id>."""
+        return json_response(200, self.notifications.deliveries(request.args.get("event", "")))
+
+    @http("GET", "/operator/parked")
+    @translated
+    def parked(self, request):
+        return json_response(200, self.notifications.parked())
+
+    @http("POST", "/operator/replay")
+    @translated
+    def replay(self, request):
+        return json_response(200, {"replayed": self.notifications.replay(body_of(request).get("delivery_ids", []))})

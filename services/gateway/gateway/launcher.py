@@ -37,23 +37,45 @@ SERVICES = {
         "AWARDS_PARENT_JURISDICTION": "trung-uong",
         "AWARDS_COUNCIL_NAME": "Hội đồng Thi đua – Khen thưởng tỉnh Bắc Giang",
     }),
+    "notifications": ("notifications.service", PROJECT_ROOT / "services/notifications/config.yml", {}),
     "gateway": ("gateway.http", PROJECT_ROOT / "services/gateway/config.yml", {}),
 }
+# Delivery workers share one durable work queue: `make run WORKERS=3` starts three.
+WORKER = ("notifications.worker", PROJECT_ROOT / "services/notifications/config.yml", {})
+
+
+def with_workers(count: int) -> dict:
+    """The services of `make run`, with ``count`` delivery workers before the gateway."""
+    services = {name: spec for name, spec in SERVICES.items() if name != "gateway"}
+    services |= {f"notifications-worker-{n}": WORKER for n in range(1, count + 1)}
+    return services | {"gateway": SERVICES["gateway"]}
 
 
 def gateway_url() -> str:
     return "http://" + os.environ.get("WEB_SERVER_ADDRESS", "127.0.0.1:8000")
 
 
+def database_variable(name: str) -> str:
+    """Which setting holds a service's database URL (workers use their service's database)."""
+    if name.startswith("notifications"):
+        return "NOTIFICATIONS_DATABASE_URL"
+    return "NOMINATIONS_DATABASE_URL" if name == "nominations" else "AWARDS_DATABASE_URL"
+
+
+def spec_of(name: str) -> tuple:
+    return WORKER if name.startswith("notifications-worker-") else SERVICES[name]
+
+
 def command_for(name: str) -> list[str]:
-    module, config, _ = SERVICES[name]
+    module, config, _ = spec_of(name)
     return [NAMEKO, "run", module, "--config", str(config)]
 
 
 def environment_for(name: str, base: dict | None = None) -> dict:
     """The service's own settings over the caller's environment (an explicit setting wins)."""
     base = dict(os.environ if base is None else base)
-    return {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | SERVICES[name][2] | base | SERVICES[name][2]
+    own = spec_of(name)[2]
+    return {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | own | base | own
 
 
 def is_ready(timeout: float = 0.5, url: str | None = None) -> bool:
@@ -81,7 +103,7 @@ def spawn(detached: bool) -> dict[str, subprocess.Popen]:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     processes = {}
-    for name in SERVICES:
+    for name in with_workers(int(os.environ.get("WORKERS", "1"))):
         output = open(LOG_DIR / f"{name}.log", "ab") if detached else None
         processes[name] = subprocess.Popen(
             command_for(name),

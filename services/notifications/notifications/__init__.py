@@ -1,0 +1,1 @@
+"""The notifications service: subscriptions, and a fan-out that operators can scale."""

@@ -1,0 +1,288 @@
+"""The notifications application: subscriptions in, one delivery per (event, recipient, channel) out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, Text, insert, select, update
+
+from notifications.domainmodel import FILTER_KEYS, Subscription, in_quiet_hours, matches, quiet_hours_end
+from notifications.ledger import Ledger, deliveries, exemplar_facts, insert_ignoring_duplicates, notification_events, now
+from shared.catalog import Catalog
+from shared.consumer import IdempotentConsumer
+from shared.errors import InvalidInput, NotFound
+from shared.projection import Projection
+from shared.validation import parse
+from shared.wire import WireEvent
+
+LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Channel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    channel: Literal["inbox", "email", "webhook"]
+    address: str = ""  # email address or https URL; empty for the inbox
+    secret: str = ""  # webhook HMAC key
+
+    @model_validator(mode="after")
+    def _address_fits_channel(self):
+        if self.channel == "email" and not EMAIL.match(self.address):
+            raise ValueError(f"malformed email address {self.address!r}")
+        if self.channel == "webhook":
+            url = urlparse(self.address)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ValueError(f"malformed webhook URL {self.address!r}")
+            if len(self.secret) < 16:
+                raise ValueError("a webhook needs a secret of at least 16 characters to sign with")
+        return self
+
+
+class QuietHours(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    start: dt.time
+    end: dt.time
+
+
+class Preferences(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    muted: bool = False
+    digest: bool = False  # one message a day instead of each
+    quiet_hours: QuietHours | None = None
+
+
+class Subscribe(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    recipient_id: Code
+    recipient_kind: Literal["person", "unit"]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    locale: Literal["vi", "en"] = "vi"
+    departments: list[Code] = []
+    fields: list[Code] = []
+    movements: list[Code] = []
+    event_types: list[Code] = []
+    exemplar_ids: list[uuid.UUID] = []
+    channels: list[Channel] = Field(min_length=1)
+    preferences: Preferences = Preferences()
+
+    @field_validator("channels")
+    @classmethod
+    def _one_per_channel(cls, value):
+        kinds = [c.channel for c in value]
+        if len(kinds) != len(set(kinds)):
+            raise ValueError("each channel at most once")
+        return value
+
+
+class Cancel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str = ""
+
+
+def _check_codes(catalog: Catalog, known_event_types: set[str], cmd: Subscribe) -> None:
+    for name, known, label in (("fields", catalog.fields, "Lĩnh vực"), ("movements", catalog.movements, "Phong trào"),
+                               ("event_types", known_event_types, "Loại sự kiện")):
+        for code in getattr(cmd, name):
+            if code not in known:
+                raise InvalidInput(f"{label} «{code}» không có trong danh mục.", f"unknown {name} code {code!r}", name)
+
+
+metadata = MetaData()
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("recipient_id", String(200), nullable=False, index=True),
+    Column("name", String(500), nullable=False),
+    Column("locale", String(5), nullable=False),
+    Column("filters", Text, nullable=False),
+    Column("channels", Text, nullable=False),
+    Column("preferences", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+
+class SubscriptionsProjection(Projection):
+    name = "read-model:subscriptions"
+    metadata = metadata
+    table = subscriptions
+
+    def apply(self, conn: Connection, event: dict) -> None:
+        p = event["payload"]
+        if event["type"] == "subscription.created":
+            conn.execute(insert(subscriptions).values(
+                id=event["aggregate_id"], recipient_id=p["recipient_id"], name=p["name"], locale=p["locale"],
+                filters=json.dumps(p["filters"]), channels=json.dumps(p["channels"]),
+                preferences=json.dumps(p["preferences"]), active=True))
+        elif event["type"] == "subscription.preferences_changed":
+            conn.execute(update(subscriptions).where(subscriptions.c.id == event["aggregate_id"])
+                         .values(preferences=json.dumps(p["preferences"])))
+        elif event["type"] == "subscription.cancelled":
+            conn.execute(update(subscriptions).where(subscriptions.c.id == event["aggregate_id"]).values(active=False))
+
+    def active(self, catch_up: bool = True) -> list[dict]:
+        if catch_up:
+            self.catch_up()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(subscriptions).where(subscriptions.c.active.is_(True))).mappings()
+            return [{**r, "filters": json.loads(r["filters"]), "channels": json.loads(r["channels"]),
+                     "preferences": json.loads(r["preferences"])} for r in rows]
+
+
+class NotificationsApplication(Application):
+    name = "Notifications"  # frozen: table names derive from it
+
+    def __init__(self, catalog: Catalog, known_event_types: set[str], env: dict[str, str] | None = None):
+        self.catalog = catalog
+        self.known_event_types = known_event_types
+        super().__init__(env=env)
+        engine = self.recorder.datastore.engine
+        self.ledger = Ledger(engine)
+        self.subscriptions = SubscriptionsProjection(self)
+        self.consumer = IdempotentConsumer(self)
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    def subscribe(self, data: dict) -> dict:
+        cmd = parse(Subscribe, data)
+        _check_codes(self.catalog, self.known_event_types, cmd)
+        filters = {key: [str(v) for v in getattr(cmd, key)] for key in FILTER_KEYS}
+        subscription = Subscription.subscribe(
+            recipient_id=cmd.recipient_id, recipient_kind=cmd.recipient_kind, name=cmd.name, locale=cmd.locale,
+            filters=filters, channels=[c.model_dump() for c in cmd.channels],
+            preferences=cmd.preferences.model_dump(mode="json"))
+        self.save(subscription)
+        return {"id": str(subscription.id), "version": subscription.version}
+
+    def change_preferences(self, subscription_id: Any, data: dict) -> dict:
+        preferences = parse(Preferences, data)
+        subscription = self._get(subscription_id)
+        subscription.change_preferences(preferences.model_dump(mode="json"))
+        self.save(subscription)
+        return {"id": str(subscription.id), "version": subscription.version}
+
+    def cancel(self, subscription_id: Any, data: dict) -> dict:
+        cmd = parse(Cancel, data)
+        subscription = self._get(subscription_id)
+        subscription.cancel(cmd.reason)
+        self.save(subscription)
+        return {"id": str(subscription.id), "active": subscription.active}
+
+    def _get(self, subscription_id: Any) -> Subscription:
+        try:
+            return self.repository.get(uuid.UUID(str(subscription_id)))
+        except (ValueError, AggregateNotFoundError):
+            raise NotFound(f"Không tìm thấy đăng ký «{subscription_id}».", f"subscription {subscription_id} not found",
+                           str(subscription_id)) from None
+
+    # -- fan-out -------------------------------------------------------------------------
+
+    def receive(self, event: WireEvent, at: dt.datetime | None = None) -> list[str]:
+        """Record one ledger row per matching (recipient, channel), once per event.
+
+        Returns the delivery ids to put on the work queue now: every row of this event still
+        queued — also for a duplicate delivery of the event, in case the jobs were lost
+        between the commit and the publish (workers skip what was already sent).
+        """
+        self.subscriptions.catch_up()  # before the transaction: SQLite has one writer at a time
+        self.consumer.handle_once(event, lambda: self._fan_out(event, at or now()))
+        with self.ledger.engine.connect() as conn:
+            query = select(deliveries.c.delivery_id).where(
+                deliveries.c.event_key == event_key(event), deliveries.c.status == "queued")
+            return list(conn.execute(query).scalars())
+
+    def _fan_out(self, event: WireEvent, at: dt.datetime) -> int:
+        exemplar_id = str(event.aggregate_id) if event.type.startswith("exemplar.") else event.payload.get("exemplar_id")
+        with self.recorder.transaction(commit=True) as session:  # joins handle_once's transaction
+            if event.type == "exemplar.detected":
+                p = event.payload
+                insert_ignoring_duplicates(session, exemplar_facts, [{
+                    "exemplar_id": exemplar_id, "department": p["department"], "field": p["field"],
+                    "movement": p["movement"], "name": p["name"]}])
+            facts = None
+            if exemplar_id:
+                row = session.execute(select(exemplar_facts).where(exemplar_facts.c.exemplar_id == exemplar_id))
+                facts = row.mappings().first()
+            rows = []
+            local_now = at.astimezone(LOCAL_TIME)
+            for sub in self.subscriptions.active(catch_up=False):
+                preferences = sub["preferences"]
+                if preferences.get("muted") or not matches(sub["filters"], event.type, exemplar_id, facts):
+                    continue
+                for channel in sub["channels"]:
+                    status, not_before = "queued", None
+                    if preferences.get("digest"):
+                        status = "digest"
+                    elif channel["channel"] != "inbox" and in_quiet_hours(preferences.get("quiet_hours"),
+                                                                         local_now.time()):
+                        held_until = quiet_hours_end(preferences["quiet_hours"], local_now)
+                        status, not_before = "held", held_until.astimezone(dt.timezone.utc)  # stored as UTC
+                    rows.append({
+                        "delivery_id": str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                      f"{event_key(event)}/{sub['id']}/{channel['channel']}")),
+                        "event_key": event_key(event), "subscription_id": sub["id"],
+                        "recipient_id": sub["recipient_id"], "channel": channel["channel"],
+                        "address": channel["address"], "locale": sub["locale"], "status": status, "attempts": 0,
+                        "not_before": not_before, "created_at": at})
+            if rows:
+                insert_ignoring_duplicates(session, notification_events, [{
+                    "event_key": event_key(event), "event_type": event.type, "wire": json.dumps(event.to_message())}])
+                insert_ignoring_duplicates(session, deliveries, rows)
+        return len(rows)
+
+    def due_held(self, at: dt.datetime | None = None) -> list[str]:
+        """Held deliveries whose quiet hours are over: queue them now."""
+        with self.ledger.engine.begin() as conn:
+            query = select(deliveries.c.delivery_id).where(deliveries.c.status == "held",
+                                                           deliveries.c.not_before <= (at or now()))
+            due = list(conn.execute(query).scalars())
+            if due:
+                conn.execute(update(deliveries).where(deliveries.c.delivery_id.in_(due)).values(status="queued"))
+        return due
+
+    def due_digests(self, at: dt.datetime | None = None, hour: int = 7) -> list[str]:
+        """Once a day, from ``hour`` (Hà Nội time): one digest delivery per recipient and channel.
+
+        The digest's id is derived from the subscription, channel and day, so a repeated
+        timer tick changes nothing; items arriving later wait for the next day's digest.
+        """
+        local = (at or now()).astimezone(LOCAL_TIME)
+        if local.hour < hour:
+            return []
+        day = local.date().isoformat()
+        created = []
+        with self.ledger.engine.begin() as conn:
+            pending = conn.execute(select(deliveries).where(deliveries.c.status == "digest")
+                                   .order_by(deliveries.c.created_at)).mappings().all()
+            groups: dict[tuple[str, str], list] = {}
+            for row in pending:
+                groups.setdefault((row["subscription_id"], row["channel"]), []).append(row)
+            for (subscription_id, channel), rows in groups.items():
+                key = f"digest/{subscription_id}/{day}"
+                digest_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}/{channel}"))
+                insert_ignoring_duplicates(conn, notification_events, [{
+                    "event_key": key, "event_type": "digest",
+                    "wire": json.dumps({"type": "digest", "day": day, "items": [r["event_key"] for r in rows]})}])
+                first = rows[0]
+                insert_ignoring_duplicates(conn, deliveries, [{
+                    "delivery_id": digest_id, "event_key": key, "subscription_id": subscription_id,
+                    "recipient_id": first["recipient_id"], "channel": channel, "address": first["address"],
+                    "locale": first["locale"], "status": "queued", "attempts": 0, "not_before": None,
+                    "created_at": at or now()}])
+                conn.execute(update(deliveries).where(deliveries.c.delivery_id.in_([r["delivery_id"] for r in rows]))
+                             .values(status="digested", last_error=f"in digest {digest_id}"))
+                created.append(digest_id)
+        return created
+
+
+def event_key(event: WireEvent) -> str:
+    return f"{event.instance}/{event.notification_id}"

@@ -1,0 +1,104 @@
+"""Build the notifications runtime from configuration."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import kombu
+
+from awards.domainmodel import Award, Case
+from nominations.domainmodel import event_types
+from notifications.application import NotificationsApplication
+from notifications.ledger import DELIVERY_QUEUE
+from shared.catalog import load_catalog
+from shared.persistence import default_database_url, eventsourcing_env
+from shared.relay import Relay
+from shared.wire import WireEvent, describe_event, wire_event
+
+SERVICE = "notifications"
+log = logging.getLogger(__name__)
+
+
+def known_event_types() -> set[str]:
+    """Every wire event type a subscription may name."""
+    found = set(event_types())
+    for aggregate in (Case, Award):
+        found |= {v.wire_type for v in vars(aggregate).values() if isinstance(v, type) and getattr(v, "wire_type", "")}
+    return found
+
+
+class JobPublisher:
+    """Puts delivery jobs on the durable work queue, persistent and confirmed.
+
+    A big fan-out is split over a few channels published in parallel: each confirm is a
+    round trip, and overlapping them is what keeps 10,000 jobs from taking 10,000 trips.
+    """
+
+    LANES = 4
+
+    def __init__(self, amqp_uri: str):
+        self.amqp_uri = amqp_uri
+        self.queue = kombu.Queue(DELIVERY_QUEUE, durable=True)
+        self._connections: dict[int, kombu.Connection] = {}
+        self._pool = ThreadPoolExecutor(self.LANES)  # green threads inside nameko
+
+    def publish(self, delivery_ids: list[str]) -> None:
+        if len(delivery_ids) < 100:
+            return self._publish_lane(0, delivery_ids)
+        lanes = [delivery_ids[n::self.LANES] for n in range(self.LANES)]
+        for done in [self._pool.submit(self._publish_lane, n, lane) for n, lane in enumerate(lanes)]:
+            done.result()  # re-raises a lane's failure: the event is then retried, and re-queues
+
+    def _publish_lane(self, lane: int, delivery_ids: list[str]) -> None:
+        if not delivery_ids:
+            return
+        connection = self._connections.get(lane)
+        if connection is None:
+            connection = kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            self.queue(connection.default_channel).declare()
+            self._connections[lane] = connection
+        producer = kombu.Producer(connection.default_channel)
+        try:
+            for delivery_id in delivery_ids:
+                producer.publish({"delivery_id": delivery_id}, routing_key=DELIVERY_QUEUE, delivery_mode=2,
+                                 serializer="json", retry=False)
+        except Exception:
+            self._connections.pop(lane).release()
+            raise
+
+    def depth(self) -> int:
+        with kombu.Connection(self.amqp_uri) as conn:
+            return self.queue(conn.channel()).queue_declare(passive=True).message_count
+
+
+@dataclass
+class NotificationsRuntime:
+    app: NotificationsApplication
+    relay: Relay
+    jobs: JobPublisher
+    instance: str
+    digest_hour: int = 7
+
+    def background_catch_up(self) -> None:
+        self.app.subscriptions.catch_up()
+
+    def receive(self, event: WireEvent) -> int:
+        delivery_ids = self.app.receive(event)
+        self.jobs.publish(delivery_ids)
+        return len(delivery_ids)
+
+
+def build(config: dict) -> NotificationsRuntime:
+    catalog = load_catalog(config.get("CATALOG_DIR") or None)
+    database_url = config.get("DATABASE_URL") or default_database_url(SERVICE)
+    instance = config.get("INSTANCE_ID") or SERVICE
+    app = NotificationsApplication(catalog, known_event_types(), env=eventsourcing_env(database_url))
+
+    def to_wire(notification):
+        return wire_event(describe_event(app.mapper.to_domain_event(notification)), SERVICE, instance, notification.id)
+
+    relay = Relay(app, to_wire, SERVICE, instance, config["AMQP_URI"])
+    return NotificationsRuntime(app, relay, JobPublisher(config["AMQP_URI"]), instance,
+                                int(config.get("DIGEST_HOUR") or 7))

@@ -1,0 +1,94 @@
+"""Subscriptions as event-sourced aggregates, and which events reach whom. No I/O here.
+
+A subscription says who (a person or a unit, with a locale), what (filters on
+department, field, movement, event type or one exemplar; an empty filter means any),
+how (channels: in-app inbox, email, webhook) and when (muted, daily digest, quiet hours).
+Event class names and this module's path are stored topics: frozen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import ClassVar
+
+from eventsourcing.domain import Aggregate
+
+FILTER_KEYS = ("departments", "fields", "movements", "event_types", "exemplar_ids")
+
+
+class Subscription(Aggregate):
+    class Event(Aggregate.Event):
+        wire_type: ClassVar[str] = ""
+
+    class Subscribed(Aggregate.Created, Event):
+        wire_type = "subscription.created"
+        recipient_id: str
+        recipient_kind: str
+        name: str
+        locale: str
+        filters: dict
+        channels: list
+        preferences: dict
+
+    class PreferencesChanged(Event):
+        wire_type = "subscription.preferences_changed"
+        preferences: dict
+
+        def apply(self, subscription: Subscription) -> None:
+            subscription.preferences = self.preferences
+
+    class Cancelled(Event):
+        wire_type = "subscription.cancelled"
+        reason: str
+
+        def apply(self, subscription: Subscription) -> None:
+            subscription.active = False
+
+    def __init__(self, recipient_id, recipient_kind, name, locale, filters, channels, preferences):
+        self.recipient_id = recipient_id
+        self.recipient_kind = recipient_kind
+        self.name = name
+        self.locale = locale
+        self.filters = filters
+        self.channels = channels
+        self.preferences = preferences
+        self.active = True
+
+    @classmethod
+    def subscribe(cls, **facts) -> Subscription:
+        return cls._create(cls.Subscribed, id=uuid.uuid4(), **facts)
+
+    def change_preferences(self, preferences: dict) -> None:
+        self.trigger_event(self.PreferencesChanged, preferences=preferences)
+
+    def cancel(self, reason: str) -> None:
+        if self.active:
+            self.trigger_event(self.Cancelled, reason=reason)
+
+
+def matches(filters: dict, event_type: str, exemplar_id: str | None, facts: dict | None) -> bool:
+    """Does an event (with what is known of its exemplar) pass a subscription's filters?"""
+    if filters.get("event_types") and event_type not in filters["event_types"]:
+        return False
+    if filters.get("exemplar_ids") and exemplar_id not in filters["exemplar_ids"]:
+        return False
+    for key, fact in (("departments", "department"), ("fields", "field"), ("movements", "movement")):
+        if filters.get(key) and (facts is None or facts.get(fact) not in filters[key]):
+            return False
+    return True
+
+
+def in_quiet_hours(quiet: dict | None, now: dt.time) -> bool:
+    """Quiet hours may cross midnight (22:00-06:00)."""
+    if not quiet:
+        return False
+    start, end = dt.time.fromisoformat(quiet["start"]), dt.time.fromisoformat(quiet["end"])
+    return start <= now < end if start < end else now >= start or now < end
+
+
+def quiet_hours_end(quiet: dict, now: dt.datetime) -> dt.datetime:
+    """The first moment after ``now`` when the quiet hours are over."""
+    end = dt.time.fromisoformat(quiet["end"])
+    candidate = now.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    return candidate if candidate > now else candidate + dt.timedelta(days=1)

@@ -1,0 +1,181 @@
+"""The delivery ledger and the inbox: tables shared by the fan-out and the workers.
+
+One row per (event, recipient, channel), keyed by a deterministic delivery id, so a
+redelivered job or a replayed event finds its row and sends nothing twice. Status:
+queued → sent, or failed (retrying) → parked; held rows wait for quiet hours to end, and
+digest rows for the daily digest (then "digested", the digest itself being one delivery).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+DELIVERY_QUEUE = "notifications.deliveries"  # the durable work queue the workers share
+
+metadata = MetaData()
+
+notification_events = Table(  # each fanned-out wire event once, for rendering by the workers
+    "notification_events",
+    metadata,
+    Column("event_key", String(300), primary_key=True),  # "<instance>/<notification id>"
+    Column("event_type", String(100), nullable=False),
+    Column("wire", Text, nullable=False),
+)
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("delivery_id", String(36), primary_key=True),
+    Column("event_key", String(300), nullable=False, index=True),
+    Column("subscription_id", String(36), nullable=False),
+    Column("recipient_id", String(200), nullable=False, index=True),
+    Column("channel", String(20), nullable=False),
+    Column("address", String(2000), nullable=False),
+    Column("locale", String(5), nullable=False),
+    Column("status", String(10), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("not_before", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+)
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("delivery_id", String(36), primary_key=True),
+    Column("recipient_id", String(200), nullable=False, index=True),
+    Column("subject", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("read", Boolean, nullable=False, default=False),
+)
+exemplar_facts = Table(  # what matching by department, field and movement needs
+    "exemplar_facts",
+    metadata,
+    Column("exemplar_id", String(36), primary_key=True),
+    Column("department", String(200), nullable=False),
+    Column("field", String(100), nullable=False),
+    Column("movement", String(100), nullable=False),
+    Column("name", String(500), nullable=False),
+)
+
+STATUSES = ("queued", "held", "digest", "digested", "sent", "failed", "parked")
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def insert_ignoring_duplicates(conn, table: Table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    dialect = conn.get_bind().dialect if hasattr(conn, "get_bind") else conn.dialect  # Session or Connection
+    dialect_insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
+    key = [column.name for column in table.primary_key.columns]
+    for start in range(0, len(rows), 1000):
+        conn.execute(dialect_insert(table).values(rows[start:start + 1000]).on_conflict_do_nothing(index_elements=key))
+
+
+def relaxed_commit(conn) -> None:
+    """Ledger marks may be lost in a crash (the job is then re-sent with the same delivery id,
+    which receivers dedupe); not waiting for the disk per message is what lets workers scale."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+class Ledger:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        metadata.create_all(engine, checkfirst=True)
+
+    def delivery(self, delivery_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(deliveries).where(deliveries.c.delivery_id == delivery_id)).mappings().first()
+        return dict(row) if row else None
+
+    def event(self, event_key: str) -> dict:
+        with self.engine.connect() as conn:
+            return json.loads(conn.execute(select(notification_events.c.wire)
+                                           .where(notification_events.c.event_key == event_key)).scalar_one())
+
+    def exemplar_name(self, exemplar_id: str | None) -> str | None:
+        if not exemplar_id:
+            return None
+        with self.engine.connect() as conn:
+            return conn.execute(select(exemplar_facts.c.name)
+                                .where(exemplar_facts.c.exemplar_id == exemplar_id)).scalar()
+
+    def mark_sent(self, delivery_id: str, inbox_row: dict | None = None) -> bool:
+        """Sent, once: False if another worker marked it first."""
+        with self.engine.begin() as conn:
+            relaxed_commit(conn)
+            if inbox_row:
+                insert_ignoring_duplicates(conn, inbox, [inbox_row])
+            moved = conn.execute(update(deliveries)
+                                 .where(deliveries.c.delivery_id == delivery_id, deliveries.c.status != "sent")
+                                 .values(status="sent", sent_at=now(), attempts=deliveries.c.attempts + 1))
+        return moved.rowcount == 1
+
+    def mark_failed(self, delivery_id: str, error: str, parked: bool) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.delivery_id == delivery_id)
+                         .values(status="parked" if parked else "failed", last_error=error[:2000],
+                                 attempts=deliveries.c.attempts + 1))
+
+    def for_event(self, event_key: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            query = select(deliveries).where(deliveries.c.event_key == event_key).order_by(deliveries.c.recipient_id)
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self.engine.connect() as conn:
+            query = select(deliveries.c.channel, deliveries.c.status, func.count()).group_by(
+                deliveries.c.channel, deliveries.c.status)
+            return {(channel, status): count for channel, status, count in conn.execute(query)}
+
+    def oldest_waiting(self) -> dt.datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.min(deliveries.c.created_at))
+                                .where(deliveries.c.status.in_(("queued", "failed")))).scalar()
+
+    def parked(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            query = select(deliveries).where(deliveries.c.status == "parked").order_by(deliveries.c.created_at)
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def requeue(self, delivery_ids: list[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.delivery_id.in_(delivery_ids))
+                         .values(status="queued", attempts=0, last_error=None))
+
+    def inbox_of(self, recipient_id: str, limit: int = 50) -> dict:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(inbox).where(inbox.c.recipient_id == recipient_id)
+                                .order_by(inbox.c.created_at.desc(), inbox.c.delivery_id.desc()).limit(limit)).mappings()
+            items = [dict(r) for r in rows]
+            unread = conn.execute(select(func.count()).select_from(inbox)
+                                  .where(inbox.c.recipient_id == recipient_id, inbox.c.read.is_(False))).scalar()
+        return {"unread": unread, "items": items}
+
+    def mark_read(self, recipient_id: str, delivery_ids: list[str]) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(update(inbox).where(inbox.c.recipient_id == recipient_id,
+                                                    inbox.c.delivery_id.in_(delivery_ids)).values(read=True)).rowcount

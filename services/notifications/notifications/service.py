@@ -1,0 +1,105 @@
+"""nameko entrypoints of the notifications service: subscriptions, fan-out, metrics, dead letters."""
+
+from __future__ import annotations
+
+import time
+
+from nameko.rpc import rpc
+from nameko.timer import timer
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from notifications.bootstrap import build
+from notifications.ledger import DELIVERY_QUEUE
+from shared.errors import DomainError
+from shared.nameko_support import RuntimeProvider
+from shared.reliable_events import reliable_event_handler
+from shared.wire import WireEvent
+
+STARTED = time.monotonic()
+
+
+class NotificationsService:
+    name = "notifications"
+    runtime = RuntimeProvider(build)
+
+    @reliable_event_handler("nominations", "#")
+    def on_nominations_event(self, body):
+        self.runtime.receive(WireEvent.model_validate(body))
+
+    @reliable_event_handler("awards", "#")
+    def on_awards_event(self, body):
+        self.runtime.receive(WireEvent.model_validate(body))
+
+    @timer(interval=30)
+    def release_waiting(self):
+        """Quiet hours over, or the day's digest due: those deliveries go on the work queue."""
+        app = self.runtime.app
+        self.runtime.jobs.publish(app.due_held() + app.due_digests(hour=self.runtime.digest_hour))
+
+    @rpc(expected_exceptions=DomainError)
+    def subscribe(self, data):
+        return self.runtime.app.subscribe(data)
+
+    @rpc(expected_exceptions=DomainError)
+    def change_preferences(self, subscription_id, data):
+        return self.runtime.app.change_preferences(subscription_id, data)
+
+    @rpc(expected_exceptions=DomainError)
+    def cancel(self, subscription_id, data=None):
+        return self.runtime.app.cancel(subscription_id, data or {})
+
+    @rpc
+    def inbox(self, recipient_id, limit=50):
+        found = self.runtime.app.ledger.inbox_of(recipient_id, limit)
+        return {"unread": found["unread"], "items": [_jsonable(i) for i in found["items"]]}
+
+    @rpc
+    def mark_read(self, recipient_id, delivery_ids):
+        return self.runtime.app.ledger.mark_read(recipient_id, delivery_ids)
+
+    @rpc
+    def deliveries(self, event_key):
+        """Each delivery's status for one event ("<instance>/<notification id>")."""
+        return [_jsonable(d) for d in self.runtime.app.ledger.for_event(event_key)]
+
+    @rpc
+    def parked(self):
+        return [_jsonable(d) for d in self.runtime.app.ledger.parked()]
+
+    @rpc
+    def replay(self, delivery_ids):
+        """Put parked deliveries back on the work queue."""
+        parked = {d["delivery_id"] for d in self.runtime.app.ledger.parked()}
+        chosen = [d for d in delivery_ids if d in parked]
+        self.runtime.app.ledger.requeue(chosen)
+        self.runtime.jobs.publish(chosen)
+        return chosen
+
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        """Prometheus text format: deliveries by channel and status, queue depth, lag, failures."""
+        ledger = self.runtime.app.ledger
+        lines = ["# HELP exemplars_deliveries Deliveries by channel and status.",
+                 "# TYPE exemplars_deliveries gauge"]
+        for (channel, status), count in sorted(ledger.counts().items()):
+            lines.append(f'exemplars_deliveries{{channel="{channel}",status="{status}"}} {count}')
+        oldest = ledger.oldest_waiting()
+        lag = 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
+        lines += [
+            "# HELP exemplars_delivery_queue_depth Jobs waiting on the work queue.",
+            "# TYPE exemplars_delivery_queue_depth gauge",
+            f"exemplars_delivery_queue_depth {self.runtime.jobs.depth()}",
+            "# HELP exemplars_delivery_lag_seconds Age of the oldest delivery not yet sent.",
+            "# TYPE exemplars_delivery_lag_seconds gauge",
+            f"exemplars_delivery_lag_seconds {lag:.3f}",
+            "# HELP exemplars_delivery_failures Deliveries failed (retrying) or parked.",
+            "# TYPE exemplars_delivery_failures gauge",
+            f"exemplars_delivery_failures {sum(c for (_, s), c in ledger.counts().items() if s in ('failed', 'parked'))}",
+            f'exemplars_delivery_queue_info{{queue="{DELIVERY_QUEUE}"}} 1',
+        ]
+        return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _jsonable(row: dict) -> dict:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}

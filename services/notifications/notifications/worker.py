@@ -1,0 +1,104 @@
+"""Delivery workers: competing consumers of the durable job queue. Start more to go faster.
+
+    nameko run notifications.worker --config services/notifications/config.yml
+
+Each job is one delivery id. The ledger says whether it was already sent (a redelivered
+job after a worker died sends nothing twice); a failure is recorded, retried with
+growing delays and finally parked with its reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+
+import kombu
+import requests
+from nameko.extensions import DependencyProvider
+from sqlalchemy import create_engine, select
+
+import shared.nameko_support  # noqa: F401 - cooperative psycopg2 under eventlet
+from notifications.application import subscriptions
+from notifications.channels import DeliveryFailed, send_email, send_webhook
+from notifications.ledger import DELIVERY_QUEUE, Ledger, now
+from notifications.rendering import Renderer
+from shared.catalog import load_catalog
+from shared.persistence import default_database_url, eventsourcing_env
+from shared.reliable_events import DEFAULT_DELAYS_MS, reliable_consume
+from shared.wire import WireEvent
+
+log = logging.getLogger(__name__)
+
+
+class Deliverer:
+    def __init__(self, config: dict):
+        url = eventsourcing_env(config.get("DATABASE_URL") or default_database_url("notifications"))["SQLALCHEMY_URL"]
+        self.ledger = Ledger(create_engine(url, pool_size=20, max_overflow=10) if "postgresql" in url
+                             else create_engine(url))
+        self.renderer = Renderer(load_catalog(config.get("CATALOG_DIR") or None))
+        self.smtp = (config.get("SMTP_HOST") or "127.0.0.1", int(config.get("SMTP_PORT") or 25))
+        self.sender = config.get("EMAIL_FROM") or "thongbao@thidua.gov.vn"
+        delays = config.get("EVENT_RETRY_DELAYS_MS")
+        self.max_attempts = 1 + len(str(delays).split(",") if delays else DEFAULT_DELAYS_MS)
+        self.http = requests.Session()
+        self.render = functools.lru_cache(maxsize=512)(self._render)
+        self.secret = functools.lru_cache(maxsize=20_000)(self._secret)
+
+    def _render(self, event_key: str, locale: str):
+        wire = self.ledger.event(event_key)
+        if wire.get("type") == "digest":  # one message listing the day's notifications
+            items = [self.render(item, locale) for item in wire["items"]]
+            return self.renderer.render_digest(wire["day"], items, locale)
+        event = WireEvent.model_validate(wire)
+        exemplar_id = str(event.aggregate_id) if event.type.startswith("exemplar.") else event.payload.get("exemplar_id")
+        return self.renderer.render(event, locale, exemplar_name=self.ledger.exemplar_name(exemplar_id))
+
+    def _secret(self, subscription_id: str, channel: str) -> str:
+        with self.ledger.engine.connect() as conn:
+            channels = json.loads(conn.execute(select(subscriptions.c.channels)
+                                               .where(subscriptions.c.id == subscription_id)).scalar_one())
+        return next(c["secret"] for c in channels if c["channel"] == channel)
+
+    def deliver(self, delivery_id: str) -> str:
+        row = self.ledger.delivery(delivery_id)
+        if row is None or row["status"] == "sent":
+            return "already-sent" if row else "unknown"
+        message = self.render(row["event_key"], row["locale"])
+        try:
+            if row["channel"] == "inbox":
+                inbox_row = {"delivery_id": delivery_id, "recipient_id": row["recipient_id"],
+                             "subject": message.subject, "body": message.body, "created_at": now(), "read": False}
+                return "sent" if self.ledger.mark_sent(delivery_id, inbox_row) else "already-sent"
+            if row["channel"] == "email":
+                send_email(host=self.smtp[0], port=self.smtp[1], sender=self.sender, to=row["address"],
+                           subject=message.subject, body=message.body, delivery_id=delivery_id)
+            else:
+                send_webhook(self.http, url=row["address"], secret=self.secret(row["subscription_id"], "webhook"),
+                             delivery_id=delivery_id, payload={
+                                 "delivery_id": delivery_id, "recipient_id": row["recipient_id"],
+                                 "subject": message.subject, "body": message.body, "locale": message.locale,
+                                 "event": self.ledger.event(row["event_key"])})  # digest: its item keys
+        except DeliveryFailed as exc:
+            parked = row["attempts"] + 1 >= self.max_attempts
+            self.ledger.mark_failed(delivery_id, str(exc), parked=parked)
+            raise
+        self.ledger.mark_sent(delivery_id)
+        return "sent"
+
+
+class DelivererProvider(DependencyProvider):
+    def setup(self) -> None:
+        self.deliverer = Deliverer(self.container.config)
+
+    def get_dependency(self, worker_ctx) -> Deliverer:
+        return self.deliverer
+
+
+class NotificationsWorker:
+    name = "notifications_worker"
+    deliverer = DelivererProvider()
+
+    @reliable_consume(queue=kombu.Queue(DELIVERY_QUEUE, durable=True))
+    def deliver(self, job):
+        self.deliverer.deliver(job["delivery_id"])

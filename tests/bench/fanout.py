@@ -1,0 +1,193 @@
+"""Fan-out bench: one award announced to N webhook subscribers, with 1 worker and then 2.
+
+Measured in the same run, on the same broker: kombu consuming and acking N messages
+(the bare limit of the work queue), and each worker's peak memory (VmHWM).
+Used by bench.py; runs on its own vhost and database, cleaned up afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import kombu
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import PG_URL_BASE, create_database, drop_database, free_port, nameko_run, rabbitmqctl  # noqa: E402
+
+from notifications.application import NotificationsApplication  # noqa: E402
+from notifications.bootstrap import known_event_types  # noqa: E402
+from notifications.domainmodel import Subscription  # noqa: E402
+from shared.catalog import load_catalog  # noqa: E402
+from shared.persistence import eventsourcing_env  # noqa: E402
+from shared.relay import events_exchange  # noqa: E402
+from shared.wire import WireEvent  # noqa: E402
+
+SECRET = "bench-webhook-secret-0123456789"
+
+
+class CountingSink:
+    """A loopback webhook receiver (HTTP/1.1 keep-alive) counting distinct delivery ids."""
+
+    def __init__(self):
+        self.seen: set[str] = set()
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.expected = 0
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                with sink.lock:
+                    sink.seen.add(self.headers["X-Exemplars-Delivery"])
+                    if len(sink.seen) >= sink.expected:
+                        sink.done.set()
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def expect(self, count: int) -> None:
+        with self.lock:
+            self.seen.clear()
+            self.expected = count
+            self.done.clear()
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bare_consume_per_s(amqp_uri: str, count: int) -> float:
+    """kombu consuming and acking ``count`` persistent messages from a durable queue."""
+    queue = kombu.Queue(f"bench-bare-consume-{uuid.uuid4().hex[:8]}", durable=True, auto_delete=True)
+    with kombu.Connection(amqp_uri) as conn:
+        producer = conn.Producer()
+        for n in range(count):
+            producer.publish({"delivery_id": str(n)}, routing_key=queue.name, declare=[queue], delivery_mode=2,
+                             serializer="json")
+        received = 0
+
+        def on_message(body, message):
+            nonlocal received
+            received += 1
+            message.ack()
+
+        start = time.perf_counter()
+        with conn.Consumer(queue, callbacks=[on_message], accept=["json"], prefetch_count=100):
+            while received < count:
+                conn.drain_events(timeout=10)
+        return count / (time.perf_counter() - start)
+
+
+def subscribe_many(app: NotificationsApplication, count: int, url: str) -> None:
+    """Subscriptions saved in batches straight through the application (setup, not measured)."""
+    batch = []
+    for n in range(count):
+        batch.append(Subscription.subscribe(
+            recipient_id=f"don-vi-{n:05d}", recipient_kind="unit", name=f"Đơn vị {n}", locale="vi",
+            filters={"departments": [], "fields": [], "movements": [], "event_types": ["exemplar.awarded"],
+                     "exemplar_ids": []},
+            channels=[{"channel": "webhook", "address": url, "secret": SECRET}],
+            preferences={"muted": False, "digest": False, "quiet_hours": None}))
+        if len(batch) == 500:
+            app.save(*batch)
+            batch = []
+    if batch:
+        app.save(*batch)
+
+
+def announce(amqp_uri: str, n: int) -> None:
+    event = WireEvent(type="exemplar.awarded", source="nominations", instance="bench-fanout", notification_id=n,
+                      aggregate_id=uuid.uuid4(), aggregate_version=9, business_date=dt.date(2018, 10, 12),
+                      payload={"award_id": str(uuid.uuid4()), "award_form": "giay-khen",
+                               "decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế",
+                               "council_level": "district", "jurisdiction": "huyen-yen-the"})
+    with kombu.Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        conn.Producer().publish(event.to_message(), exchange=events_exchange("nominations"), routing_key=event.type,
+                                serializer="json", delivery_mode=2, declare=[events_exchange("nominations")])
+
+
+def run(subscribers: int = 10_000, log=print) -> dict:
+    vhost = f"exemplars_bench_fanout_{uuid.uuid4().hex[:8]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    database = create_database()
+    logs = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    env = {"AMQP_URI": amqp_uri, "NOTIFICATIONS_DATABASE_URL": PG_URL_BASE + database,
+           "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
+    processes: list[subprocess.Popen] = []
+    sink = CountingSink()
+    try:
+        app = NotificationsApplication(load_catalog(), known_event_types(),
+                                       env=eventsourcing_env(PG_URL_BASE + database))
+        log(f"fan-out: subscribing {subscribers} webhook recipients …")
+        subscribe_many(app, subscribers, sink.url)
+        service = nameko_run("notifications", env, logs / "notifications.log")
+        processes.append(service)
+        time.sleep(4)  # the service declares its queues and catches up its subscriptions
+        results = {}
+        for round_number, workers in ((1, 1), (2, 2)):
+            started = [nameko_run(f"notifications-worker-{w}", env, logs / f"worker-{round_number}-{w}.log")
+                       for w in range(1, workers + 1)]
+            processes.extend(started)
+            time.sleep(4)  # workers connected and consuming
+            sink.expect(subscribers)
+            begin = time.perf_counter()
+            announce(amqp_uri, round_number)
+            if not sink.done.wait(timeout=180):
+                raise RuntimeError(f"fan-out with {workers} worker(s): {len(sink.seen)}/{subscribers} delivered")
+            elapsed = time.perf_counter() - begin
+            results[workers] = {"seconds": elapsed, "per_s": subscribers / elapsed,
+                                "peak_rss_mb": max(peak_rss_mb(p.pid) for p in started)}
+            log(f"fan-out: {workers} worker(s): {subscribers} deliveries in {elapsed:.2f} s")
+            for process in started:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+        bare = bare_consume_per_s(amqp_uri, subscribers)
+        return {
+            "fanout_subscribers": subscribers,
+            "fanout_seconds_1_worker": results[1]["seconds"],
+            "fanout_seconds_2_workers": results[2]["seconds"],
+            "fanout_deliveries_per_s_1_worker": results[1]["per_s"],
+            "fanout_deliveries_per_s_2_workers": results[2]["per_s"],
+            "fanout_scaling_2_vs_1": results[2]["per_s"] / results[1]["per_s"],
+            "bare_consume_per_s": bare,
+            "worker_peak_rss_mb": max(r["peak_rss_mb"] for r in results.values()),
+        }
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        sink.server.shutdown()
+        drop_database(database)
+        rabbitmqctl("delete_vhost", vhost)
+
+
+if __name__ == "__main__":
+    count = int(os.environ.get("FANOUT_SUBSCRIBERS", "10000"))
+    print(run(count, log=lambda m: print(m, file=sys.stderr)))

@@ -1,0 +1,113 @@
+"""Subscriptions and fan-out on SQLite and PostgreSQL: one ledger row per (event, recipient, channel)."""
+
+import datetime as dt
+import itertools
+import uuid
+
+import pytest
+
+from notifications.application import NotificationsApplication
+from notifications.bootstrap import known_event_types
+from shared.errors import InvalidInput
+from shared.persistence import eventsourcing_env
+from shared.wire import WireEvent
+
+pytestmark = pytest.mark.integration
+_ids = itertools.count(1)
+SECRET = "khoa-bi-mat-du-dai-16"
+
+
+def app_on(catalog, url):
+    return NotificationsApplication(catalog, known_event_types(), env=eventsourcing_env(url))
+
+
+def subscriber(n=1, **overrides):
+    data = {"recipient_id": f"nguoi-{n}", "recipient_kind": "person", "name": f"Cán bộ {n}",
+            "fields": ["household-economy"],
+            "channels": [{"channel": "inbox"}, {"channel": "email", "address": f"canbo{n}@yenthe.example.vn"},
+                         {"channel": "webhook", "address": "http://127.0.0.1:9/hook", "secret": SECRET}]}
+    return data | overrides
+
+
+def event(kind="exemplar.detected", exemplar_id=None, **payload):
+    base = {"exemplar.detected": {"department": "hoi-nong-dan-yen-the", "field": "household-economy",
+                                  "movement": "farmers-good-business", "name": "Hộ ông Thắng", "unit": "xã Đồng Tâm",
+                                  "subject_kind": "household", "achievements": ["Gà đồi"]}}.get(kind, {})
+    return WireEvent(type=kind, source="nominations", instance="nominations-test", notification_id=next(_ids),
+                     aggregate_id=exemplar_id or uuid.uuid4(), aggregate_version=1, business_date=dt.date(2018, 10, 12),
+                     payload=base | payload)
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"fields": ["astrology"]}, "fields"),
+    ({"channels": [{"channel": "email", "address": "not-an-address"}]}, "channels.0"),
+    ({"channels": [{"channel": "webhook", "address": "ftp:/x", "secret": SECRET}]}, "channels.0"),
+    ({"channels": [{"channel": "pigeon"}]}, "channels.0.channel"),
+    ({"event_types": ["exemplar.exploded"]}, "event_types"),
+    ({"channels": []}, "channels"),
+])
+def test_a_bad_subscription_is_refused_and_stores_nothing(catalog, database_url, change, field):
+    app = app_on(catalog, database_url)
+    with pytest.raises(InvalidInput) as caught:
+        app.subscribe(subscriber(**change))
+    assert caught.value.detail == field and caught.value.message
+    assert app.subscriptions.active() == []
+
+
+def test_one_event_becomes_one_row_per_recipient_and_channel_once(catalog, database_url):
+    app = app_on(catalog, database_url)
+    for n in range(3):
+        app.subscribe(subscriber(n))
+    app.subscribe(subscriber(9, fields=["health"]))  # another field: not for this event
+    detected = event()
+    queued = app.receive(detected)
+    assert len(queued) == 9  # 3 recipients x 3 channels
+    assert sorted(app.receive(detected)) == sorted(queued)  # a duplicate queues the same jobs again, no new rows
+    rows = app.ledger.for_event(f"nominations-test/{detected.notification_id}")
+    assert len(rows) == 9 and {r["status"] for r in rows} == {"queued"}
+    assert {r["recipient_id"] for r in rows} == {"nguoi-0", "nguoi-1", "nguoi-2"}
+    awarded = event("exemplar.awarded", exemplar_id=detected.aggregate_id)  # matched through what detection said
+    assert len(app.receive(awarded)) == 9
+
+
+def test_muted_digest_and_quiet_hours(catalog, database_url):
+    app = app_on(catalog, database_url)
+    muted = app.subscribe(subscriber(1))["id"]
+    app.change_preferences(muted, {"muted": True})
+    app.subscribe(subscriber(2, preferences={"digest": True}))
+    app.subscribe(subscriber(3, preferences={"quiet_hours": {"start": "22:00", "end": "06:00"}}))
+    late_evening = dt.datetime(2018, 10, 12, 16, 30, tzinfo=dt.timezone.utc)  # 23:30 in Hà Nội
+    detected = event()
+    queued = app.receive(detected, at=late_evening)
+    rows = {(r["recipient_id"], r["channel"]): r for r in app.ledger.for_event(f"nominations-test/{detected.notification_id}")}
+    assert not any(recipient == "nguoi-1" for recipient, _ in rows)
+    assert {rows[("nguoi-2", c)]["status"] for c in ("inbox", "email", "webhook")} == {"digest"}
+    assert rows[("nguoi-3", "inbox")]["status"] == "queued"  # the inbox is never held
+    assert rows[("nguoi-3", "email")]["status"] == "held"
+    assert len(queued) == 1
+    assert app.due_held(at=late_evening) == []
+    morning = dt.datetime(2018, 10, 12, 23, 5, tzinfo=dt.timezone.utc)  # 06:05 in Hà Nội
+    assert sorted(app.due_held(at=morning)) == sorted(
+        [rows[("nguoi-3", "email")]["delivery_id"], rows[("nguoi-3", "webhook")]["delivery_id"]])
+
+
+def test_a_cancelled_subscription_receives_nothing(catalog, database_url):
+    app = app_on(catalog, database_url)
+    subscription = app.subscribe(subscriber(1))["id"]
+    app.cancel(subscription, {"reason": "Chuyển công tác"})
+    assert app.receive(event()) == []
+
+
+def test_a_daily_digest_gathers_the_days_items_once(catalog, database_url):
+    app = app_on(catalog, database_url)
+    app.subscribe(subscriber(2, preferences={"digest": True}, channels=[{"channel": "inbox"}]))
+    for _ in range(3):
+        app.receive(event())
+    six_am = dt.datetime(2018, 10, 12, 23, 0, tzinfo=dt.timezone.utc)  # 06:00 in Hà Nội: too early
+    assert app.due_digests(at=six_am, hour=7) == []
+    eight_am = six_am + dt.timedelta(hours=2)
+    digests = app.due_digests(at=eight_am, hour=7)
+    assert len(digests) == 1
+    assert app.due_digests(at=eight_am, hour=7) == []  # nothing pending any more: no second digest
+    digest = app.ledger.delivery(digests[0])
+    assert digest["status"] == "queued" and len(app.ledger.event(digest["event_key"])["items"]) == 3

@@ -1,0 +1,156 @@
+"""Notifications end to end: real SMTP and HTTP servers on loopback, two workers, the real broker."""
+
+import datetime as dt
+import time
+import uuid
+
+import kombu
+import pytest
+import requests
+
+from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, free_port, start_system
+from gateway.http import ACTIONS
+from shared.relay import events_exchange
+from shared.wire import WireEvent
+from sinks import SmtpSink, WebhookSink
+
+pytestmark = pytest.mark.integration
+ACTION_OF = {command: action for action, command in ACTIONS.items()}
+SECRET = "khoa-ky-hmac-cua-tinh-doan"
+DISTRICT = "huyen-yen-the"
+
+
+@pytest.fixture(scope="module")
+def smtp():
+    with SmtpSink(free_port()) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def notify_system(tmp_path_factory, smtp):
+    yield from start_system(tmp_path_factory, workers=2,
+                            extra_env={"SMTP_PORT": str(smtp.controller.port), "SMTP_HOST": "127.0.0.1"})
+
+
+def wait_for(check, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def post(system, path, body):
+    return requests.post(system.url(path), json=body, timeout=30)
+
+
+def get(system, path, **params):
+    response = requests.get(system.url(path), params=params, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def award_an_exemplar(system) -> str:
+    exemplar_id = post(system, "/exemplars", detect_data()).json()["id"]
+    for step in LIFECYCLE[:5]:
+        assert post(system, f"/exemplars/{exemplar_id}/{ACTION_OF[step]}", STEPS[step]).status_code == 200
+    case = wait_for(lambda: next((c for c in get(system, f"/councils/{DISTRICT}/cases")
+                                  if c["exemplar_id"] == exemplar_id), None), what="the case")
+    path = f"/councils/{DISTRICT}/cases/{case['id']}"
+    post(system, path + "/appraisal", {"passed": True, "appraiser": "Phòng Nội vụ", "note": "Đủ", "business_date": "2018-10-08"})
+    post(system, path + "/sessions", {"session": "Phiên 10/2018", "members": 9, "present": 9, "in_favour": 9,
+                                      "against": 0, "business_date": "2018-10-10"})
+    assert post(system, path + "/decision", {"decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế",
+                                             "business_date": "2018-10-12"}).status_code == 200
+    return exemplar_id
+
+
+def test_the_award_reaches_inbox_email_and_signed_webhook_subscribers(notify_system, smtp):
+    with WebhookSink(free_port(), SECRET) as hook:
+        created = post(notify_system, "/subscriptions", {
+            "recipient_id": "hoi-nong-dan-tinh", "recipient_kind": "unit", "name": "Hội Nông dân tỉnh Bắc Giang",
+            "fields": ["household-economy"], "event_types": ["exemplar.awarded"],
+            "channels": [{"channel": "inbox"}, {"channel": "email", "address": "vanphong@hnd.bacgiang.example.vn"},
+                         {"channel": "webhook", "address": hook.url, "secret": SECRET}]})
+        assert created.status_code == 201, created.text
+        exemplar_id = award_an_exemplar(notify_system)
+
+        inbox = wait_for(lambda: get(notify_system, "/inbox/hoi-nong-dan-tinh")["items"] or None, what="the inbox")
+        assert get(notify_system, "/inbox/hoi-nong-dan-tinh")["unread"] == 1
+        assert "khen thưởng" in (inbox[0]["subject"] + inbox[0]["body"]).lower()
+        mail = wait_for(lambda: [m for m in smtp.messages if m["To"] == "vanphong@hnd.bacgiang.example.vn"],
+                        what="the email")[0]
+        assert "Hoàng Văn Thắng" in mail.get_content() and mail["Message-ID"]
+        delivered = wait_for(lambda: list(hook.unique.values()) or None, what="the webhook")
+        assert hook.bad_signatures == 0 and delivered[0]["event"]["aggregate_id"] == exemplar_id
+
+        event_key = f"{delivered[0]['event']['instance']}/{delivered[0]['event']['notification_id']}"
+        statuses = wait_for(lambda: (lambda d: d if {x["status"] for x in d} == {"sent"} else None)(
+            get(notify_system, "/deliveries", event=event_key)), what="all sent")
+        assert sorted(d["channel"] for d in statuses) == ["email", "inbox", "webhook"]
+    metrics = requests.get(notify_system.metrics_url + "/metrics", timeout=10).text
+    assert 'exemplars_deliveries{channel="email",status="sent"}' in metrics
+    assert "exemplars_delivery_queue_depth" in metrics and "exemplars_delivery_lag_seconds" in metrics
+
+
+def test_a_bad_subscription_is_refused_over_http(notify_system):
+    refused = post(notify_system, "/subscriptions", {"recipient_id": "x", "recipient_kind": "person", "name": "X",
+                                                     "channels": [{"channel": "webhook", "address": "not a url",
+                                                                   "secret": SECRET}]})
+    assert refused.status_code == 400 and refused.json()["field"] == "channels.0"
+
+
+def publish_awarded(exemplar_id: uuid.UUID) -> WireEvent:
+    event = WireEvent(type="exemplar.awarded", source="nominations", instance=f"e2e-{uuid.uuid4().hex[:6]}",
+                      notification_id=1, aggregate_id=exemplar_id, aggregate_version=9,
+                      business_date=dt.date(2018, 10, 12),
+                      payload={"award_id": str(uuid.uuid4()), "award_form": "giay-khen",
+                               "decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế",
+                               "council_level": "district", "jurisdiction": DISTRICT})
+    with kombu.Connection(AMQP_URI, transport_options={"confirm_publish": True}) as conn:
+        conn.Producer().publish(event.to_message(), exchange=events_exchange("nominations"), routing_key=event.type,
+                                serializer="json", delivery_mode=2, declare=[events_exchange("nominations")])
+    return event
+
+
+def test_a_failing_webhook_is_retried_then_parked_and_an_operator_replays_it(notify_system):
+    exemplar_id = uuid.uuid4()
+    with WebhookSink(free_port(), SECRET, fail_first=100) as hook:
+        post(notify_system, "/subscriptions", {
+            "recipient_id": "so-noi-vu", "recipient_kind": "unit", "name": "Sở Nội vụ", "exemplar_ids": [str(exemplar_id)],
+            "channels": [{"channel": "webhook", "address": hook.url, "secret": SECRET}]})
+        time.sleep(1.5)  # the subscription reaches the read model before the event
+        publish_awarded(exemplar_id)
+        parked = wait_for(lambda: [p for p in get(notify_system, "/operator/parked") if p["recipient_id"] == "so-noi-vu"],
+                          what="the parked delivery")
+        assert "503" in parked[0]["last_error"] and parked[0]["attempts"] == 3
+        hook.fail_left = 0  # the receiver is fixed
+        replayed = post(notify_system, "/operator/replay", {"delivery_ids": [parked[0]["delivery_id"]]}).json()
+        assert replayed["replayed"] == [parked[0]["delivery_id"]]
+        wait_for(lambda: parked[0]["delivery_id"] in hook.unique, what="the replayed delivery")
+
+
+def test_killing_a_worker_mid_batch_loses_and_repeats_nothing_in_effect(notify_system):
+    recipients = [f"don-vi-{n:03d}" for n in range(300)]
+    exemplar_id = uuid.uuid4()
+    with WebhookSink(free_port(), SECRET, delay=0.02) as hook:
+        for recipient in recipients:
+            post(notify_system, "/subscriptions", {
+                "recipient_id": recipient, "recipient_kind": "unit", "name": recipient,
+                "exemplar_ids": [str(exemplar_id)],
+                "channels": [{"channel": "webhook", "address": hook.url, "secret": SECRET}]})
+        time.sleep(1.5)
+        publish_awarded(exemplar_id)
+        wait_for(lambda: len(hook.unique) >= 60, what="the batch under way")
+        notify_system.processes["notifications-worker-1"].kill()  # SIGKILL: no goodbye, unacked jobs return
+        wait_for(lambda: len(hook.unique) == len(recipients), timeout=90, what="every recipient")
+        per_recipient = {}
+        for payload in hook.unique.values():
+            per_recipient.setdefault(payload["recipient_id"], []).append(payload)
+        assert sorted(per_recipient) == recipients and all(len(v) == 1 for v in per_recipient.values())
+        assert hook.bad_signatures == 0
+        # A job in flight when the worker died may be sent again with the same delivery id (the
+        # receiver dedupes on it); no more than one worker's prefetch can be in flight.
+        assert len(hook.received) - len(hook.unique) <= 10
