@@ -62,6 +62,9 @@ from conftest import (  # noqa: E402
     rabbitmqctl,
 )
 from nominations.application import SNAPSHOT_INTERVAL, NominationsApplication  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/bench/: the fan-out part
+import fanout  # noqa: E402
 from shared.catalog import load_catalog  # noqa: E402
 from shared.persistence import eventsourcing_env  # noqa: E402
 from shared.relay import events_exchange  # noqa: E402
@@ -101,6 +104,9 @@ TARGETS = {  # key -> (description, passes)
     "order_violations": ("0", lambda v: v == 0),
     "nomination_to_case_p99_ms": (f"≤ {HANDOFF_P99_MS}", lambda v: v <= HANDOFF_P99_MS),
     "decision_to_history_p99_ms": (f"≤ {HANDOFF_P99_MS}", lambda v: v <= HANDOFF_P99_MS),
+    "fanout_seconds_2_workers": ("≤ 10", lambda v: v <= 10),
+    "fanout_scaling_2_vs_1": ("≥ 1.3", lambda v: v >= 1.3),
+    "worker_peak_rss_mb": ("< 200", lambda v: v < 200),
 }
 
 progress = Console(stderr=True)
@@ -759,6 +765,15 @@ def report(results: dict) -> None:
         for party, share in results[f"cpu_core_share_{phase}"].items():
             table.add_row(f"cpu {phase}: {party}", f"{share:.2f} cores", "", "")
     console.print(table)
+    table = Table(title=f"fan-out: one award to {results['fanout_subscribers']} webhook subscribers")
+    for column in ("figure", "value", "target", ""):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for key, form in (("fanout_seconds_1_worker", "{:.2f} s"), ("fanout_seconds_2_workers", "{:.2f} s"),
+                      ("fanout_deliveries_per_s_1_worker", "{:.0f}"), ("fanout_deliveries_per_s_2_workers", "{:.0f}"),
+                      ("fanout_scaling_2_vs_1", "{:.2f}"), ("bare_consume_per_s", "{:.0f}"),
+                      ("worker_peak_rss_mb", "{:.0f} MB")):
+        table.add_row(key, form.format(results[key]), *verdict(key, results[key]))
+    console.print(table)
     print(json.dumps(results), flush=True)
 
 
@@ -770,12 +785,15 @@ def main() -> int:
     parser.add_argument("--handoff-exemplars", type=int, default=500, help="exemplars nominated, then decided")
     parser.add_argument("--rate", type=float, default=50, help="nominations, then decisions, per second")
     parser.add_argument("--handoff-clients", type=int, default=8, help="RPC clients sharing the paced calls")
+    parser.add_argument("--fanout-subscribers", type=int, default=10_000, help="webhook subscribers of one award")
     args = parser.parse_args()
     logdir = Path(tempfile.mkdtemp(prefix="exemplars-bench-"))
     try:
         results = measure(args, logdir)
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
+    progress.print(f"fan-out: one award to {args.fanout_subscribers} webhook subscribers, 1 worker then 2")
+    results |= fanout.run(args.fanout_subscribers, log=progress.print)
     report(results)
     return 0
 

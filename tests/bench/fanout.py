@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,6 +72,32 @@ class CountingSink:
             self.seen.clear()
             self.expected = count
             self.done.clear()
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICK
+
+
+def pids_named(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if name in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -156,11 +183,17 @@ def run(subscribers: int = 10_000, log=print) -> dict:
             processes.extend(started)
             time.sleep(4)  # workers connected and consuming
             sink.expect(subscribers)
+            groups = {"service": [service.pid], "workers": [p.pid for p in started], "bench+sink": [os.getpid()],
+                      "postgres": pids_named("postgres"), "rabbitmq": pids_named("beam.smp")}
+            cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
             begin = time.perf_counter()
             announce(amqp_uri, round_number)
             if not sink.done.wait(timeout=180):
                 raise RuntimeError(f"fan-out with {workers} worker(s): {len(sink.seen)}/{subscribers} delivered")
             elapsed = time.perf_counter() - begin
+            shares = {name: (cpu_seconds(pids) - cpu_before[name]) / elapsed for name, pids in groups.items()}
+            log(f"fan-out: {workers} worker(s), CPU cores busy: "
+                + ", ".join(f"{name} {share:.2f}" for name, share in shares.items()))
             results[workers] = {"seconds": elapsed, "per_s": subscribers / elapsed,
                                 "peak_rss_mb": max(peak_rss_mb(p.pid) for p in started)}
             log(f"fan-out: {workers} worker(s): {subscribers} deliveries in {elapsed:.2f} s")
@@ -184,6 +217,7 @@ def run(subscribers: int = 10_000, log=print) -> dict:
                 process.kill()
                 process.wait()
         sink.server.shutdown()
+        shutil.rmtree(logs, ignore_errors=True)
         drop_database(database)
         rabbitmqctl("delete_vhost", vhost)
 

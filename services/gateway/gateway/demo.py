@@ -5,18 +5,28 @@ Q2/2018, nurtured, reviewed, endorsed by its collective, nominated for the distr
 chairman's Giấy khen, which the district council appraises, votes and decides; it is
 then publicized and replicated by three communes in Q4, and its whole history is
 printed. A second household, nominated for the province's Bằng khen, is forwarded by
-the district council to the province.
+the district council to the province. Subscribers of the household-economy field get
+the award announcement by email (an SMTP server the demo starts on SMTP_PORT) and by a
+signed webhook (an HTTP receiver the demo starts), both on loopback.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
+import json
+import os
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+from aiosmtpd.controller import Controller
 from rich.console import Console
 
 from gateway import launcher
 from gateway.cli import print_history
+from notifications.channels import SIGNATURE_HEADER, verify
 
 console = Console()
 
@@ -49,6 +59,47 @@ def case_of(council: str, exemplar_id: str, status: str | None = None):
     return next((c for c in cases if c["exemplar_id"] == exemplar_id), None)
 
 
+WEBHOOK_SECRET = "khoa-demo-hoi-nong-dan-tinh-bac-giang"
+
+
+class Receivers:
+    """A real SMTP server and webhook receiver on loopback, as a subscriber's would be."""
+
+    def __init__(self):
+        self.mails: list = []
+        self.hooks: list[dict] = []
+        receivers = self
+
+        class Mail:
+            async def handle_DATA(self, server, session, envelope):
+                receivers.mails.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+                return "250 OK"
+
+        class Hook(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                signed = verify(WEBHOOK_SECRET, body, self.headers.get(SIGNATURE_HEADER, ""))
+                receivers.hooks.append(json.loads(body) | {"signature_ok": signed})
+                self.send_response(204 if signed else 401)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.smtp = Controller(Mail(), hostname="127.0.0.1", port=int(os.environ.get("SMTP_PORT", "2525")))
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        self.webhook_url = f"http://127.0.0.1:{self.http.server_address[1]}/thong-bao"
+
+    def __enter__(self):
+        self.smtp.start()
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.smtp.stop()
+        self.http.shutdown()
+
+
 def step(text: str) -> None:
     console.print(f"[bold green]•[/] {text}")
 
@@ -57,6 +108,23 @@ def main() -> None:
     if not launcher.is_ready():
         console.print("Hệ thống chưa chạy; đang khởi động (make start)…")
         launcher.main(["start"])
+    with Receivers() as receivers:
+        play(receivers)
+
+
+def play(receivers: Receivers) -> None:
+    step("Hội Nông dân tỉnh và Báo Bắc Giang đăng ký nhận thông báo khen thưởng lĩnh vực kinh tế hộ gia đình")
+    run = time.strftime("%H%M%S")
+    post("/subscriptions", {
+        "recipient_id": f"hoi-nong-dan-tinh-{run}", "recipient_kind": "unit", "name": "Hội Nông dân tỉnh Bắc Giang",
+        "fields": ["household-economy"], "event_types": ["exemplar.awarded"],
+        "channels": [{"channel": "inbox"}, {"channel": "email", "address": "vanphong@hoinongdan.bacgiang.example.vn"}],
+    })
+    post("/subscriptions", {
+        "recipient_id": f"bao-bac-giang-{run}", "recipient_kind": "unit", "name": "Báo Bắc Giang",
+        "fields": ["household-economy"], "event_types": ["exemplar.awarded"],
+        "channels": [{"channel": "webhook", "address": receivers.webhook_url, "secret": WEBHOOK_SECRET}],
+    })
 
     step("Quý II/2018: Hội Nông dân huyện phát hiện hộ làm kinh tế giỏi")
     exemplar = post("/exemplars", {
@@ -123,6 +191,14 @@ def main() -> None:
         post(path + "/adoptions", {"adopting_unit": f"Hội Nông dân {commune}", "method": "Tham quan, học tập tại trang trại", "business_date": day})
     post(path + "/adoption-outcomes", {"adoption_id": "A1", "outcome": "12 hộ áp dụng quy trình chăn nuôi an toàn sinh học", "successful": True, "business_date": "2018-12-20"})
     post(path + "/evaluations", {"year": 2018, "rating": "excellent", "score": 92, "note": "Đánh giá cuối năm 2018", "business_date": "2018-12-28"})
+
+    step("Thông báo khen thưởng đến người đăng ký: thư điện tử và webhook có chữ ký")
+    mail = wait_for("thư điện tử", lambda: receivers.mails[-1] if receivers.mails else None)
+    console.print(f"  Thư tới {mail['To']}: [bold]{mail['Subject']}[/]")
+    console.print("  " + mail.get_content().strip().replace("\n", "\n  "))
+    hook = wait_for("webhook", lambda: receivers.hooks[-1] if receivers.hooks else None)
+    console.print(f"  Webhook tới Báo Bắc Giang (chữ ký {'hợp lệ' if hook['signature_ok'] else 'SAI'}): "
+                  f"[bold]{hook['subject']}[/]")
 
     history = get(path + "/history")
     print_history(history)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -85,8 +86,14 @@ class NotificationsRuntime:
         self.app.subscriptions.catch_up()
 
     def receive(self, event: WireEvent) -> int:
+        started = time.perf_counter()
         delivery_ids = self.app.receive(event)
+        stored = time.perf_counter()
         self.jobs.publish(delivery_ids)
+        if delivery_ids:
+            log.info("%s %s/%d: %d deliveries recorded in %.0f ms, queued in %.0f ms", event.type, event.instance,
+                     event.notification_id, len(delivery_ids), (stored - started) * 1000,
+                     (time.perf_counter() - stored) * 1000)
         return len(delivery_ids)
 
 

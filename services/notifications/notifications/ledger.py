@@ -106,6 +106,17 @@ class Ledger:
         self.engine = engine
         metadata.create_all(engine, checkfirst=True)
 
+    def claim(self, delivery_id: str) -> dict | None:
+        """The delivery if it still has to be sent (one round trip); None if sent or unknown."""
+        with self.engine.begin() as conn:
+            relaxed_commit(conn)
+            row = conn.execute(update(deliveries)
+                               .where(deliveries.c.delivery_id == delivery_id,
+                                      deliveries.c.status.in_(("queued", "failed")))
+                               .values(attempts=deliveries.c.attempts + 1)
+                               .returning(*deliveries.c)).mappings().first()
+        return dict(row) if row else None
+
     def delivery(self, delivery_id: str) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(deliveries).where(deliveries.c.delivery_id == delivery_id)).mappings().first()
@@ -131,14 +142,13 @@ class Ledger:
                 insert_ignoring_duplicates(conn, inbox, [inbox_row])
             moved = conn.execute(update(deliveries)
                                  .where(deliveries.c.delivery_id == delivery_id, deliveries.c.status != "sent")
-                                 .values(status="sent", sent_at=now(), attempts=deliveries.c.attempts + 1))
+                                 .values(status="sent", sent_at=now()))
         return moved.rowcount == 1
 
     def mark_failed(self, delivery_id: str, error: str, parked: bool) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(deliveries).where(deliveries.c.delivery_id == delivery_id)
-                         .values(status="parked" if parked else "failed", last_error=error[:2000],
-                                 attempts=deliveries.c.attempts + 1))
+                         .values(status="parked" if parked else "failed", last_error=error[:2000]))
 
     def for_event(self, event_key: str) -> list[dict]:
         with self.engine.connect() as conn:

@@ -43,10 +43,11 @@ class Deliverer:
         self.max_attempts = 1 + len(str(delays).split(",") if delays else DEFAULT_DELAYS_MS)
         self.http = requests.Session()
         self.render = functools.lru_cache(maxsize=512)(self._render)
-        self.secret = functools.lru_cache(maxsize=20_000)(self._secret)
+        self.event = functools.lru_cache(maxsize=512)(self.ledger.event)  # events are immutable
+        self._secrets: dict[tuple[str, str], str] = {}
 
     def _render(self, event_key: str, locale: str):
-        wire = self.ledger.event(event_key)
+        wire = self.event(event_key)
         if wire.get("type") == "digest":  # one message listing the day's notifications
             items = [self.render(item, locale) for item in wire["items"]]
             return self.renderer.render_digest(wire["day"], items, locale)
@@ -54,16 +55,19 @@ class Deliverer:
         exemplar_id = str(event.aggregate_id) if event.type.startswith("exemplar.") else event.payload.get("exemplar_id")
         return self.renderer.render(event, locale, exemplar_name=self.ledger.exemplar_name(exemplar_id))
 
-    def _secret(self, subscription_id: str, channel: str) -> str:
-        with self.ledger.engine.connect() as conn:
-            channels = json.loads(conn.execute(select(subscriptions.c.channels)
-                                               .where(subscriptions.c.id == subscription_id)).scalar_one())
-        return next(c["secret"] for c in channels if c["channel"] == channel)
+    def secret(self, subscription_id: str, channel: str) -> str:
+        """Webhook secrets, all loaded at the first miss: a fan-out asks for thousands at once."""
+        if (subscription_id, channel) not in self._secrets:
+            with self.ledger.engine.connect() as conn:
+                for sub_id, channels in conn.execute(select(subscriptions.c.id, subscriptions.c.channels)):
+                    for c in json.loads(channels):
+                        self._secrets[(sub_id, c["channel"])] = c["secret"]
+        return self._secrets[(subscription_id, channel)]
 
     def deliver(self, delivery_id: str) -> str:
-        row = self.ledger.delivery(delivery_id)
-        if row is None or row["status"] == "sent":
-            return "already-sent" if row else "unknown"
+        row = self.ledger.claim(delivery_id)
+        if row is None:
+            return "already-sent-or-unknown"
         message = self.render(row["event_key"], row["locale"])
         try:
             if row["channel"] == "inbox":
@@ -78,9 +82,9 @@ class Deliverer:
                              delivery_id=delivery_id, payload={
                                  "delivery_id": delivery_id, "recipient_id": row["recipient_id"],
                                  "subject": message.subject, "body": message.body, "locale": message.locale,
-                                 "event": self.ledger.event(row["event_key"])})  # digest: its item keys
+                                 "event": self.event(row["event_key"])})  # a digest: its item keys
         except DeliveryFailed as exc:
-            parked = row["attempts"] + 1 >= self.max_attempts
+            parked = row["attempts"] >= self.max_attempts  # claim() counted this attempt
             self.ledger.mark_failed(delivery_id, str(exc), parked=parked)
             raise
         self.ledger.mark_sent(delivery_id)
