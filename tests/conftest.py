@@ -164,6 +164,17 @@ def system(tmp_path_factory):
 
 # -- scenario helpers ------------------------------------------------------------------
 
+def wait_for(check, timeout=30.0, what="condition"):
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 D = dt.date.fromisoformat
 
 

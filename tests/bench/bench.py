@@ -36,6 +36,7 @@ import threading
 import time
 import uuid
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -146,7 +147,7 @@ def stop(process: subprocess.Popen) -> None:
 # -- the consumers -----------------------------------------------------------------------
 
 
-class WireConsumer(threading.Thread):
+class WireConsumer(threading.Thread, ABC):
     """Receives wire events as any consumer would, from durable queues bound to every type."""
 
     def __init__(self, amqp_uri: str, name: str, exchanges: list[kombu.Exchange]):
@@ -184,8 +185,9 @@ class WireConsumer(threading.Thread):
             self.error = exc
             self.ready.set()
 
+    @abstractmethod
     def _on_message(self, body: dict, message: kombu.Message) -> None:
-        raise NotImplementedError
+        """What a subclass records of one message."""
 
 
 class EventCollector(WireConsumer):

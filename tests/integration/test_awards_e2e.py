@@ -8,7 +8,7 @@ import kombu
 import pytest
 import requests
 
-from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data
+from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, wait_for
 from gateway.http import ACTIONS
 from shared.reliable_events import REASON_HEADER, parked_queue_name
 from shared.relay import events_exchange
@@ -20,14 +20,6 @@ DISTRICT, PROVINCE = "huyen-yen-the", "tinh-bac-giang"
 NOMINATION_QUEUE = "evt-nominations-#--awards_huyen_yen_the.on_nominations_event"
 
 
-def wait_for(check, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def get(system, path, **params):

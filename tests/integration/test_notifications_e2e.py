@@ -8,7 +8,7 @@ import kombu
 import pytest
 import requests
 
-from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, free_port, start_system
+from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, free_port, start_system, wait_for
 from gateway.http import ACTIONS
 from shared.relay import events_exchange
 from shared.wire import WireEvent
@@ -32,14 +32,6 @@ def notify_system(tmp_path_factory, smtp):
                             extra_env={"SMTP_PORT": str(smtp.controller.port), "SMTP_HOST": "127.0.0.1"})
 
 
-def wait_for(check, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def post(system, path, body):

@@ -34,14 +34,21 @@ log = logging.getLogger(__name__)
 class Deliverer:
     def __init__(self, config: dict):
         url = eventsourcing_env(config.get("DATABASE_URL") or default_database_url("notifications"))["SQLALCHEMY_URL"]
-        self.ledger = Ledger(create_engine(url, pool_size=20, max_overflow=10) if "postgresql" in url
-                             else create_engine(url))
+        if "postgresql" in url:
+            # Ledger marks need not wait for the disk (see ledger.relaxed_commit): set once per
+            # connection rather than per transaction, which saves two statements per delivery.
+            engine = create_engine(url, pool_size=20, max_overflow=10,
+                                   connect_args={"options": "-c synchronous_commit=off"})
+        else:
+            engine = create_engine(url)
+        self.ledger = Ledger(engine, relaxed_connections="postgresql" in url)
         self.renderer = Renderer(load_catalog(config.get("CATALOG_DIR") or None))
         self.smtp = (config.get("SMTP_HOST") or "127.0.0.1", int(config.get("SMTP_PORT") or 25))
         self.sender = config.get("EMAIL_FROM") or "thongbao@thidua.gov.vn"
         delays = config.get("EVENT_RETRY_DELAYS_MS")
         self.max_attempts = 1 + len(str(delays).split(",") if delays else DEFAULT_DELAYS_MS)
         self.http = requests.Session()
+        self.http.trust_env = False  # no proxy lookups from the environment on every request
         self.render = functools.lru_cache(maxsize=512)(self._render)
         self.event = functools.lru_cache(maxsize=512)(self.ledger.event)  # events are immutable
         self._secrets: dict[tuple[str, str], str] = {}
