@@ -82,8 +82,11 @@ def test_the_award_reaches_inbox_email_and_signed_webhook_subscribers(notify_sys
         statuses = wait_for(lambda: (lambda d: d if {x["status"] for x in d} == {"sent"} else None)(
             get(notify_system, "/deliveries", event=event_key)), what="all sent")
         assert sorted(d["channel"] for d in statuses) == ["email", "inbox", "webhook"]
+    read = post(notify_system, "/inbox/hoi-nong-dan-tinh/read", {"delivery_ids": [inbox[0]["delivery_id"]]}).json()
+    assert read == {"marked": 1} and get(notify_system, "/inbox/hoi-nong-dan-tinh")["unread"] == 0
     metrics = requests.get(notify_system.metrics_url + "/metrics", timeout=10).text
     assert 'exemplars_deliveries{channel="email",status="sent"}' in metrics
+    assert "# TYPE exemplars_deliveries_sent_total counter" in metrics
     assert "exemplars_delivery_queue_depth" in metrics and "exemplars_delivery_lag_seconds" in metrics
 
 
@@ -146,3 +149,16 @@ def test_killing_a_worker_mid_batch_loses_and_repeats_nothing_in_effect(notify_s
         # A job in flight when the worker died may be sent again with the same delivery id (the
         # receiver dedupes on it); no more than one worker's prefetch can be in flight.
         assert len(hook.received) - len(hook.unique) <= 10
+
+
+def test_the_cli_subscribes_changes_preferences_and_refuses_a_bad_address(notify_system):
+    created = notify_system.cli("subscribe", "--recipient", "can-bo-phong-noi-vu", "--name", "Cán bộ Phòng Nội vụ",
+                                "--field", "household-economy", "--email", "noivu@yenthe.example.vn")
+    assert created.returncode == 0, created.stderr
+    subscription_id = __import__("json").loads(created.stdout)["id"]
+    changed = notify_system.cli("preferences", subscription_id, "--digest", "--quiet", "22:00-06:00")
+    assert changed.returncode == 0 and '"version": 2' in changed.stdout
+    refused = notify_system.cli("subscribe", "--recipient", "x", "--name", "X", "--email", "khong-phai-dia-chi")
+    assert refused.returncode == 2 and "channels" in refused.stderr
+    inbox = notify_system.cli("inbox", "can-bo-phong-noi-vu")
+    assert inbox.returncode == 0 and "0 thông báo chưa đọc" in inbox.stdout

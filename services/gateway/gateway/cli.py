@@ -439,6 +439,19 @@ def subscribe(inbox, email, webhook, secret, muted, digest, quiet, **data) -> No
     emit(call("notifications", "subscribe", data | {"channels": channels, "preferences": preferences}))
 
 
+@main.command(help="Đổi tùy chọn nhận thông báo: tắt tiếng, bản tin hằng ngày, giờ yên lặng.")
+@click.argument("subscription_id")
+@click.option("--mute/--unmute", "muted", default=False)
+@click.option("--digest/--each", "digest", default=False, help="Bản tin hằng ngày, hoặc từng thông báo.")
+@click.option("--quiet", default=None, help="Giờ yên lặng, vd. 22:00-06:00 (bỏ trống: không có).")
+def preferences(subscription_id: str, muted: bool, digest: bool, quiet: str | None) -> None:
+    chosen = {"muted": muted, "digest": digest}
+    if quiet:
+        start, _, end = quiet.partition("-")
+        chosen["quiet_hours"] = {"start": start, "end": end}
+    emit(call("notifications", "change_preferences", subscription_id, chosen))
+
+
 @main.command(help="Hộp thư thông báo trong ứng dụng, mới nhất trước.")
 @click.argument("recipient_id")
 @click.option("--json", "as_json", is_flag=True)

@@ -80,10 +80,16 @@ class NotificationsService:
     def metrics(self, request):
         """Prometheus text format: deliveries by channel and status, queue depth, lag, failures."""
         ledger = self.runtime.app.ledger
-        lines = ["# HELP exemplars_deliveries Deliveries by channel and status.",
+        counts = ledger.counts()
+        lines = ["# HELP exemplars_deliveries Deliveries by channel and status, now.",
                  "# TYPE exemplars_deliveries gauge"]
-        for (channel, status), count in sorted(ledger.counts().items()):
+        for (channel, status), count in sorted(counts.items()):
             lines.append(f'exemplars_deliveries{{channel="{channel}",status="{status}"}} {count}')
+        # Ledger rows are never deleted, so sent rows only grow: rate() of this is deliveries/s.
+        lines += ["# HELP exemplars_deliveries_sent_total Deliveries sent since the ledger began.",
+                  "# TYPE exemplars_deliveries_sent_total counter"]
+        for channel in sorted({channel for channel, _ in counts}):
+            lines.append(f'exemplars_deliveries_sent_total{{channel="{channel}"}} {counts.get((channel, "sent"), 0)}')
         oldest = ledger.oldest_waiting()
         lag = 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
         lines += [
@@ -95,7 +101,7 @@ class NotificationsService:
             f"exemplars_delivery_lag_seconds {lag:.3f}",
             "# HELP exemplars_delivery_failures Deliveries failed (retrying) or parked.",
             "# TYPE exemplars_delivery_failures gauge",
-            f"exemplars_delivery_failures {sum(c for (_, s), c in ledger.counts().items() if s in ('failed', 'parked'))}",
+            f"exemplars_delivery_failures {sum(c for (_, s), c in counts.items() if s in ('failed', 'parked'))}",
             f'exemplars_delivery_queue_info{{queue="{DELIVERY_QUEUE}"}} 1',
         ]
         return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")
