@@ -431,12 +431,17 @@ def council_awards(council: str, **filters) -> None:
 def subscribe(inbox, email, webhook, secret, muted, digest, quiet, **data) -> None:
     channels = ([{"channel": "inbox"}] if inbox else []) + ([{"channel": "email", "address": email}] if email else [])
     channels += [{"channel": "webhook", "address": webhook, "secret": secret}] if webhook else []
-    preferences = {"muted": muted, "digest": digest}
-    if quiet:
-        start, _, end = quiet.partition("-")
-        preferences["quiet_hours"] = {"start": start, "end": end}
+    preferences = {"muted": muted, "digest": digest, "quiet_hours": quiet_hours(quiet)}
     data = {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
     emit(call("notifications", "subscribe", data | {"channels": channels, "preferences": preferences}))
+
+
+def quiet_hours(value: str | None) -> dict | None:
+    """'22:00-06:00' -> {"start": "22:00", "end": "06:00"}; the service checks the times."""
+    if not value:
+        return None
+    start, _, end = value.partition("-")
+    return {"start": start, "end": end}
 
 
 @main.command(help="Đổi tùy chọn nhận thông báo: tắt tiếng, bản tin hằng ngày, giờ yên lặng.")
@@ -445,10 +450,7 @@ def subscribe(inbox, email, webhook, secret, muted, digest, quiet, **data) -> No
 @click.option("--digest/--each", "digest", default=False, help="Bản tin hằng ngày, hoặc từng thông báo.")
 @click.option("--quiet", default=None, help="Giờ yên lặng, vd. 22:00-06:00 (bỏ trống: không có).")
 def preferences(subscription_id: str, muted: bool, digest: bool, quiet: str | None) -> None:
-    chosen = {"muted": muted, "digest": digest}
-    if quiet:
-        start, _, end = quiet.partition("-")
-        chosen["quiet_hours"] = {"start": start, "end": end}
+    chosen = {"muted": muted, "digest": digest, "quiet_hours": quiet_hours(quiet)}
     emit(call("notifications", "change_preferences", subscription_id, chosen))
 
 
