@@ -13,6 +13,7 @@ from typing import Callable, TypeVar
 from eventsourcing.application import Application
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, func, select
 
+from shared.schema import create_tables
 from shared.wire import WireEvent
 
 T = TypeVar("T")
@@ -31,7 +32,7 @@ handled_messages = Table(
 class IdempotentConsumer:
     def __init__(self, app: Application):
         self.app = app
-        metadata.create_all(app.recorder.datastore.engine, checkfirst=True)
+        create_tables(metadata, app.recorder.datastore.engine)
 
     def was_handled(self, event: WireEvent) -> bool:
         with self.app.recorder.datastore.engine.connect() as conn:

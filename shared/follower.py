@@ -14,6 +14,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from eventsourcing.application import Application
+
+from shared.schema import create_tables
 from eventsourcing.persistence import Notification
 
 positions_metadata = MetaData()
@@ -35,7 +37,7 @@ class LogFollower:
         self.follower = follower
         self.batch_size = batch_size
         self.engine: Engine = app.recorder.datastore.engine
-        positions_metadata.create_all(self.engine, checkfirst=True)
+        create_tables(positions_metadata, self.engine)
         with self.engine.begin() as conn:  # the row always exists, so it can be locked
             dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
             conn.execute(

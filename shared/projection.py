@@ -16,6 +16,7 @@ from sqlalchemy import Connection, MetaData, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from shared.follower import LogFollower, StalePosition
+from shared.schema import create_tables
 from shared.wire import describe_event
 
 
@@ -28,7 +29,7 @@ class Projection(ABC):
         self.app = app
         self.follower = LogFollower(app, self.name)
         self.engine = self.follower.engine
-        self.metadata.create_all(self.engine, checkfirst=True)
+        create_tables(self.metadata, self.engine)
         self._lock = threading.Lock()
 
     @abstractmethod
@@ -65,5 +66,5 @@ class Projection(ABC):
             self.metadata.drop_all(self.engine)
             with self.engine.begin() as conn:
                 self.follower.reset(conn)
-            self.metadata.create_all(self.engine)
+            create_tables(self.metadata, self.engine)
         return self.catch_up()

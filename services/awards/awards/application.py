@@ -26,6 +26,7 @@ from shared.catalog import Catalog
 from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
+from shared.schema import create_tables
 from shared.validation import parse
 from shared.wire import WireEvent
 
@@ -138,7 +139,7 @@ class AwardsApplication(Application):
         self.council = council
         super().__init__(env=env)
         self.engine = self.recorder.datastore.engine
-        metadata.create_all(self.engine, checkfirst=True)
+        create_tables(metadata, self.engine)
         self.consumer = IdempotentConsumer(self)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

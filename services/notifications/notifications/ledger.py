@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shared.schema import create_tables
+
 DELIVERY_QUEUE = "notifications.deliveries"  # the durable work queue the workers share
 
 metadata = MetaData()
@@ -106,7 +108,7 @@ class Ledger:
         """``relaxed_connections``: the engine's connections already skip waiting for the disk."""
         self.engine = engine
         self.relax = (lambda conn: None) if relaxed_connections else relaxed_commit
-        metadata.create_all(engine, checkfirst=True)
+        create_tables(metadata, engine)
 
     def claim(self, delivery_id: str) -> dict | None:
         """The delivery if it still has to be sent (one round trip); None if sent or unknown."""

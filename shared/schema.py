@@ -1,0 +1,30 @@
+"""Creating our own tables (read models, ledgers, positions) when a process starts.
+
+Several processes may start at once on one database — a service and its workers, or
+scaled copies — and each creates what is missing. `CREATE TABLE` after a "does it
+exist?" check races: the loser fails with "already exists". On PostgreSQL the check and
+the creation run under one advisory lock; elsewhere (SQLite) a loser checks again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Engine, MetaData, text
+from sqlalchemy.exc import DBAPIError
+
+SCHEMA_LOCK = 7_206_111_904  # any constant: the advisory lock our processes agree on
+
+
+def create_tables(metadata: MetaData, engine: Engine, attempts: int = 5) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+                metadata.create_all(conn, checkfirst=True)
+            return
+        except DBAPIError as exc:
+            if "already exists" not in str(exc) or attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)  # another process created it meanwhile: look again
