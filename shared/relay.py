@@ -8,6 +8,7 @@ A broker outage delays publishing; it never loses an event.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -16,6 +17,8 @@ from typing import Callable
 import kombu
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
+
+from sqlalchemy import Connection, Engine, text
 
 from shared.follower import LogFollower
 from shared.wire import WireEvent, exchange_name
@@ -26,6 +29,43 @@ log = logging.getLogger(__name__)
 def events_exchange(source_service: str) -> kombu.Exchange:
     # Same declaration as nameko's EventDispatcher, so nameko @event_handler can bind to it.
     return kombu.Exchange(exchange_name(source_service), type="topic", durable=True, auto_delete=False)
+
+
+class Leadership:
+    """One active relay per instance, however many copies of it run.
+
+    On PostgreSQL the leader holds a session advisory lock on a connection of its own; a
+    copy that dies loses its connection and the lock, and another copy takes over. A
+    SQLite file serves one process, which is always the leader.
+    """
+
+    def __init__(self, engine: Engine, name: str):
+        self.engine = engine
+        self.key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        self._connection: Connection | None = None
+
+    def hold(self) -> bool:
+        if self.engine.dialect.name != "postgresql" or self._connection is not None:
+            return True
+        connection = self.engine.connect()
+        won = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
+        connection.commit()  # the lock belongs to the session, not to this transaction
+        if won:
+            self._connection = connection
+        else:
+            connection.close()
+        return bool(won)
+
+    def release(self) -> None:
+        """Unlock explicitly: closing a pooled connection keeps its session, and the lock, alive."""
+        if self._connection is not None:
+            try:
+                self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+                self._connection.commit()
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - the database is away: drop the session, and the lock with it
+                self._connection.invalidate()
+            self._connection = None
 
 
 class Relay:
@@ -39,6 +79,7 @@ class Relay:
         batch_size: int = 500,
     ):
         self.follower = LogFollower(app, f"relay:{instance}", batch_size)
+        self.leadership = Leadership(self.follower.engine, f"relay:{instance}")
         self.to_wire = to_wire
         self.exchange = events_exchange(source)
         self.amqp_uri = amqp_uri
@@ -106,12 +147,16 @@ class Relay:
         failures = 0
         while not stop.is_set():
             try:
+                if not self.leadership.hold():
+                    stop.wait(1.0)  # another copy of this instance is publishing
+                    continue
                 published = self.publish_pending()
                 if failures:
                     log.info("relay %s recovered after %d failed attempts", self.follower.follower, failures)
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - keep relaying whatever went wrong
                 failures += 1
+                self.leadership.release()  # let a healthy copy take over, if there is one
                 delay = min(5.0, 0.1 * 2 ** min(failures, 6))
                 log.warning("relay %s could not publish (%s); retrying in %.1fs", self.follower.follower, exc, delay)
                 stop.wait(delay)
@@ -121,6 +166,7 @@ class Relay:
                     stop.wait(gather)
                 wake.clear()
         self.close()
+        self.leadership.release()
 
     def drain(self, timeout: float = 30.0) -> None:
         """Publish everything stored so far (tests, tools); raise if it cannot within timeout."""

@@ -113,3 +113,35 @@ def test_events_stored_while_the_broker_is_down_arrive_after_it_returns(postgres
         wake.set()
         relay.join(timeout=10)
     assert_complete_and_in_order(events, before + during)
+
+
+def test_two_copies_of_one_instance_publish_each_event_once_and_one_takes_over(postgres_url, amqp_uri):
+    instance = f"relay-copies-{uuid.uuid4().hex[:8]}"
+    copies = [build({"AMQP_URI": amqp_uri, "DATABASE_URL": postgres_url, "INSTANCE_ID": instance}) for _ in range(2)]
+    collector = Collector(amqp_uri)
+    controls = [(threading.Event(), threading.Event()) for _ in copies]
+    threads = [threading.Thread(target=copy.relay.run, args=control, daemon=True)
+               for copy, control in zip(copies, controls)]
+    for thread in threads:
+        thread.start()
+    try:
+        first = drive(copies[0].app, 3)
+        for _, wake in controls:
+            wake.set()
+        events = collector.collect(instance, first)
+        time.sleep(1.0)  # room for a second copy to (wrongly) publish the same events
+        assert sum(copy.relay.published for copy in copies) == first  # each event left once
+        leader = next(n for n, copy in enumerate(copies) if copy.relay.published)
+        controls[leader][0].set()  # the leader stops; the other copy takes over
+        controls[leader][1].set()
+        threads[leader].join(timeout=10)
+        second = drive(copies[1 - leader].app, 1)
+        events += collector.collect(instance, second, timeout=30)
+    finally:
+        for stop, wake in controls:
+            stop.set()
+            wake.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert_complete_and_in_order(events, first + second)
+    assert copies[1 - leader].relay.published == second
