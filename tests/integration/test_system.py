@@ -115,3 +115,13 @@ def test_a_broken_catalog_stops_the_service_naming_file_and_entry(tmp_path):
     )
     assert started.returncode != 0
     assert "fields.yaml, entry 1 ('health')" in started.stderr and "lead_unit" in started.stderr
+
+
+@pytest.mark.parametrize("path,field", [
+    ("/exemplars?year=abc", "year"),
+    ("/exemplars?colour=red", "colour"),
+    ("/councils/huyen-yen-the/awards?year=hai-nghin", "year"),
+])
+def test_bad_list_filters_are_invalid_input_not_a_server_error(system, path, field):
+    response = requests.get(system.url(path), timeout=30)
+    assert response.status_code == 400 and response.json()["field"] == field

@@ -85,6 +85,16 @@ class Reject(Command):
     reason: Text
 
 
+class AwardFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    year: Annotated[int, Field(ge=1945, le=2100)] | None = None
+    unit: str | None = None
+    field: str | None = None
+    award_form: str | None = None
+    department: str | None = None
+    exemplar_id: str | None = None
+
+
 class Revoke(Command):
     ground: Literal["a", "b", "c", "d"]
     reason: Text
@@ -366,11 +376,10 @@ class AwardsApplication(Application):
         })
 
     def list_awards(self, filters: dict) -> list[dict]:
+        wanted = parse(AwardFilter, {k: v for k, v in filters.items() if v not in (None, "")})
         row = awards_register.c
         query = select(awards_register).order_by(row.decision_date, row.award_id)
-        for name in ("year", "unit", "field", "award_form", "department", "exemplar_id"):
-            if filters.get(name) not in (None, ""):
-                value = int(filters[name]) if name == "year" else filters[name]
-                query = query.where(getattr(row, name) == value)
+        for name, value in wanted.model_dump(exclude_none=True).items():
+            query = query.where(getattr(row, name) == value)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]

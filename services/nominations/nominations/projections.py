@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 
 from nominations.commands import ListFilter
+from shared.validation import parse
 from shared.projection import Projection
 
 metadata = MetaData()
@@ -107,7 +108,7 @@ class ExemplarListProjection(Projection):
 
     def list(self, filters: dict) -> dict:
         """Exemplars matching the filters, newest detection first, after catching up."""
-        wanted = ListFilter.model_validate(filters) if not isinstance(filters, ListFilter) else filters
+        wanted = parse(ListFilter, filters)
         self.catch_up()
         row = exemplar_summaries.c
         query = select(exemplar_summaries)
