@@ -34,10 +34,6 @@ class IdempotentConsumer:
         self.app = app
         create_tables(metadata, app.recorder.datastore.engine)
 
-    def was_handled(self, event: WireEvent) -> bool:
-        with self.app.recorder.datastore.engine.connect() as conn:
-            return self._seen(conn, event)
-
     @staticmethod
     def _seen(conn, event: WireEvent) -> bool:
         query = select(handled_messages.c.notification_id).where(

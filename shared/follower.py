@@ -10,13 +10,10 @@ dedupe by (instance, notification id).
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from eventsourcing.application import Application
-
-from shared.schema import create_tables
 from eventsourcing.persistence import Notification
+
+from shared.schema import create_tables, insert_ignoring_duplicates
 
 positions_metadata = MetaData()
 log_positions = Table(
@@ -39,12 +36,7 @@ class LogFollower:
         self.engine: Engine = app.recorder.datastore.engine
         create_tables(positions_metadata, self.engine)
         with self.engine.begin() as conn:  # the row always exists, so it can be locked
-            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            conn.execute(
-                dialect_insert(log_positions)
-                .values(follower=follower, position=0)
-                .on_conflict_do_nothing(index_elements=["follower"])
-            )
+            insert_ignoring_duplicates(conn, log_positions, [{"follower": follower, "position": 0}])
 
     def position(self, conn: Connection | None = None, lock: bool = False) -> int:
         """The last notification id handled; ``lock`` holds the row until the transaction ends."""

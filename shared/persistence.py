@@ -31,14 +31,19 @@ def default_database_url(service: str) -> str:
     return f"sqlite:///{VAR_DIR / (service + '.sqlite')}"
 
 
-def eventsourcing_env(database_url: str) -> dict[str, str]:
-    """Environment for an eventsourcing Application persisted through SQLAlchemy."""
+def sqlalchemy_url(database_url: str) -> str:
+    """The URL SQLAlchemy connects with: psycopg2 for PostgreSQL; a SQLite file's folder exists."""
     if database_url.startswith("sqlite:///"):
         Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg2://" + database_url[len("postgresql://"):]
+    return database_url
+
+
+def eventsourcing_env(database_url: str) -> dict[str, str]:
+    """Environment for an eventsourcing Application persisted through SQLAlchemy."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
-        "SQLALCHEMY_URL": database_url,
+        "SQLALCHEMY_URL": sqlalchemy_url(database_url),
         "CREATE_TABLE": "y",
     }

@@ -12,8 +12,6 @@ import hashlib
 import logging
 import threading
 import time
-from typing import Callable
-
 import kombu
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
@@ -21,7 +19,7 @@ from eventsourcing.persistence import Notification
 from sqlalchemy import Connection, Engine, text
 
 from shared.follower import LogFollower
-from shared.wire import WireEvent, exchange_name
+from shared.wire import WireEvent, describe_event, exchange_name, wire_event
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +70,6 @@ class Relay:
     def __init__(
         self,
         app: Application,
-        to_wire: Callable[[Notification], WireEvent],
         source: str,
         instance: str,
         amqp_uri: str,
@@ -80,7 +77,9 @@ class Relay:
     ):
         self.follower = LogFollower(app, f"relay:{instance}", batch_size)
         self.leadership = Leadership(self.follower.engine, f"relay:{instance}")
-        self.to_wire = to_wire
+        self.app = app
+        self.source = source
+        self.instance = instance
         self.exchange = events_exchange(source)
         self.amqp_uri = amqp_uri
         self._connection: kombu.Connection | None = None
@@ -103,6 +102,10 @@ class Relay:
             except Exception:  # noqa: BLE001 - closing a broken connection may fail too
                 pass
         self._connection = self._producer = None
+
+    def to_wire(self, notification: Notification) -> WireEvent:
+        described = describe_event(self.app.mapper.to_domain_event(notification))
+        return wire_event(described, self.source, self.instance, notification.id)
 
     def publish_pending(self) -> int:
         """Publish one batch after the stored position; return how many were published."""
@@ -137,12 +140,14 @@ class Relay:
         self.published += len(batch)
         return len(batch)
 
-    def run(self, stop: threading.Event, wake: threading.Event, idle_wait: float = 0.05,
+    def run(self, stop: threading.Event, wake: threading.Event, idle_wait: float = 0.5,
             gather: float = 0.01) -> None:
         """Publish until stopped; back off (up to 5 s) while the broker or database is away.
 
-        After a wake-up it waits ``gather`` seconds so events stored meanwhile leave in one
-        batch: one log read and one position update per batch instead of per command.
+        Every worker of this process wakes it when it ends, so the idle poll only matters for
+        events stored by another copy of the service. After a wake-up it waits ``gather``
+        seconds so events stored meanwhile leave in one batch: one log read and one position
+        update per batch instead of per command.
         """
         failures = 0
         while not stop.is_set():

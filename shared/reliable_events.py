@@ -31,13 +31,18 @@ def parked_queue_name(queue: str) -> str:
     return f"{queue}.parked"
 
 
+def retry_delays(config: dict) -> tuple[int, ...]:
+    """The retry delays (ms) from EVENT_RETRY_DELAYS_MS: a message is tried 1 + len(delays) times."""
+    configured = config.get("EVENT_RETRY_DELAYS_MS")
+    return tuple(int(d) for d in str(configured).split(",")) if configured else DEFAULT_DELAYS_MS
+
+
 class RetryThenPark:
     """Mixin for a nameko Consumer: retry with growing delays, then park. Never drop."""
 
     def setup(self) -> None:
         super().setup()
-        configured = self.container.config.get("EVENT_RETRY_DELAYS_MS")
-        self.delays = tuple(int(d) for d in str(configured).split(",")) if configured else DEFAULT_DELAYS_MS
+        self.delays = retry_delays(self.container.config)
         self.amqp_uri = self.container.config["AMQP_URI"]
         name = self.queue.name
         with kombu.Connection(self.amqp_uri) as conn:

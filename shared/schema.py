@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, MetaData, text
+from sqlalchemy import Engine, MetaData, Table, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 SCHEMA_LOCK = 7_206_111_904  # any constant: the advisory lock our processes agree on
@@ -28,3 +30,13 @@ def create_tables(metadata: MetaData, engine: Engine, attempts: int = 5) -> None
             if "already exists" not in str(exc) or attempt == attempts:
                 raise
             time.sleep(0.05 * attempt)  # another process created it meanwhile: look again
+
+
+def insert_ignoring_duplicates(conn, table: Table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    dialect = conn.get_bind().dialect if hasattr(conn, "get_bind") else conn.dialect  # Session or Connection
+    dialect_insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
+    key = [column.name for column in table.primary_key.columns]
+    for start in range(0, len(rows), 1000):
+        conn.execute(dialect_insert(table).values(rows[start:start + 1000]).on_conflict_do_nothing(index_elements=key))

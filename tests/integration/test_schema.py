@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from notifications.ledger import metadata as ledger_metadata
-from shared.persistence import eventsourcing_env
+from shared.persistence import sqlalchemy_url
 from shared.schema import create_tables
 
 pytestmark = pytest.mark.integration
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("starters", [8])
 def test_concurrent_starts_create_the_tables_once_without_errors(postgres_url, tmp_path, starters):
     for url in (postgres_url, f"sqlite:///{tmp_path / 'shared.sqlite'}"):
-        engines = [create_engine(eventsourcing_env(url)["SQLALCHEMY_URL"]) for _ in range(starters)]
+        engines = [create_engine(sqlalchemy_url(url)) for _ in range(starters)]
         errors, gate = [], threading.Barrier(starters)
 
         def start(engine):

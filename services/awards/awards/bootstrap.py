@@ -11,7 +11,6 @@ from awards.projections import CaseListProjection
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
-from shared.wire import describe_event, wire_event
 
 SERVICE = "awards"
 log = logging.getLogger(__name__)
@@ -46,9 +45,6 @@ def build(config: dict) -> AwardsRuntime:
     database_url = config.get("DATABASE_URL") or default_database_url(instance)
     app = AwardsApplication(catalog=catalog, policy=policy, council=council, env=eventsourcing_env(database_url))
 
-    def to_wire(notification):
-        return wire_event(describe_event(app.mapper.to_domain_event(notification)), SERVICE, instance, notification.id)
-
-    relay = Relay(app, to_wire, SERVICE, instance, config["AMQP_URI"])
+    relay = Relay(app, SERVICE, instance, config["AMQP_URI"])
     log.info("awards council %s (%s) on %s", council.jurisdiction, council.level, database_url.split("@")[-1])
     return AwardsRuntime(app, CaseListProjection(app), relay, instance)

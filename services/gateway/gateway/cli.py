@@ -22,6 +22,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import shared.rpc  # noqa: F401,E402 - our errors arrive as themselves
+from nominations.domainmodel import STAGE_NAMES_VI  # noqa: E402
 from shared.errors import DomainError, InvalidInput, NotFound  # noqa: E402
 
 console = Console()
@@ -199,10 +200,11 @@ def list_(as_json: bool, **filters) -> None:
     if as_json:
         return emit(found)
     table = Table(title=f"Điển hình tiên tiến ({found['total']})")
-    for column in ("id", "name", "field", "stage", "year", "department"):
+    for column in ("mã", "tên", "lĩnh vực", "giai đoạn", "năm", "đơn vị"):
         table.add_column(column)
     for item in found["items"]:
-        table.add_row(item["id"][:8], item["name"], item["field"], item["stage"], str(item["year"]), item["department"])
+        stage = STAGE_NAMES_VI.get(item["stage"], item["stage"])
+        table.add_row(item["id"][:8], item["name"], item["field"], stage, str(item["year"]), item["department"])
     console.print(table)
 
 

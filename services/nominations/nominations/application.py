@@ -188,9 +188,7 @@ class NominationsApplication(Application):
         try:
             return self.repository.get(exemplar_id)
         except AggregateNotFoundError:
-            raise NotFound(
-                f"Không tìm thấy điển hình «{exemplar_id}».", f"exemplar {exemplar_id} not found", str(exemplar_id)
-            ) from None
+            raise _not_found(exemplar_id) from None
 
     def summary(self, exemplar_id: Any) -> dict:
         ex = self.get_exemplar(exemplar_id)
@@ -216,6 +214,13 @@ class NominationsApplication(Application):
 
     def history(self, exemplar_id: Any) -> list[dict]:
         """Every event of one exemplar in order, with business date and recorded time."""
-        exemplar_id = self.get_exemplar(exemplar_id).id
-        return [describe_event(event) for event in self.events.get(exemplar_id)]
+        exemplar_id = parse_id(exemplar_id)
+        history = [describe_event(event) for event in self.events.get(exemplar_id)]
+        if not history:
+            raise _not_found(exemplar_id)
+        return history
+
+
+def _not_found(exemplar_id: uuid.UUID) -> NotFound:
+    return NotFound(f"Không tìm thấy điển hình «{exemplar_id}».", f"exemplar {exemplar_id} not found", str(exemplar_id))
 

@@ -13,7 +13,7 @@ from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
-from shared.wire import WireEvent, describe_event, wire_event
+from shared.wire import WireEvent
 
 SERVICE = "nominations"
 log = logging.getLogger(__name__)
@@ -62,10 +62,6 @@ def build(config: dict) -> NominationsRuntime:
         jurisdiction=config.get("JURISDICTION") or "huyen-yen-the",
     )
 
-    def to_wire(notification):
-        described = describe_event(app.mapper.to_domain_event(notification))
-        return wire_event(described, SERVICE, instance, notification.id)
-
-    relay = Relay(app, to_wire, SERVICE, instance, config["AMQP_URI"])
+    relay = Relay(app, SERVICE, instance, config["AMQP_URI"])
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
     return NominationsRuntime(app, ExemplarListProjection(app), relay, instance, IdempotentConsumer(app))

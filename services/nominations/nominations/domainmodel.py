@@ -21,13 +21,6 @@ from shared.errors import RuleViolation, rule_violation
 
 # Stages in lifecycle order (the plans' phát hiện – bồi dưỡng – tổng kết – nhân rộng,
 # with the award steps in between).
-STAGES = ("detected", "nurturing", "reviewed", "nominated", "awarded", "replicating", "withdrawn")
-COUNCIL_STEPS_VI = {
-    "opened": "Hội đồng đã nhận hồ sơ",
-    "forwarded": "Hồ sơ được chuyển lên cấp trên",
-    "returned": "Hồ sơ bị trả lại",
-    "rejected": "Hồ sơ không được khen thưởng",
-}
 STAGE_NAMES_VI = {
     "detected": "Phát hiện",
     "nurturing": "Bồi dưỡng",
@@ -38,7 +31,6 @@ STAGE_NAMES_VI = {
     "withdrawn": "Đã rút",
 }
 HOLD_KINDS = {"discipline": "kỷ luật", "investigation": "điều tra", "complaint": "khiếu nại"}
-REVIEW_KINDS = {"interim": "sơ kết", "final": "tổng kết"}
 
 # Rule code -> what the officer reads. The code travels with the error (problem details).
 RULES_VI = {

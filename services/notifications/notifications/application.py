@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, Text, insert, select, update
 
 from notifications.domainmodel import FILTER_KEYS, Subscription, in_quiet_hours, matches, quiet_hours_end
-from notifications.ledger import Ledger, deliveries, exemplar_facts, insert_ignoring_duplicates, notification_events, now
+from notifications.ledger import Ledger, deliveries, exemplar_facts, notification_events, now
 from shared.catalog import Catalog
 from shared.consumer import IdempotentConsumer
 from shared.errors import InvalidInput, NotFound
 from shared.projection import Projection
+from shared.schema import insert_ignoring_duplicates
 from shared.validation import parse
 from shared.wire import WireEvent
 
@@ -116,7 +117,10 @@ class SubscriptionsProjection(Projection):
     metadata = metadata
     table = subscriptions
 
+    _active: list[dict] | None = None  # decoded once, until the next subscription event
+
     def apply(self, conn: Connection, event: dict) -> None:
+        self._active = None
         p = event["payload"]
         if event["type"] == "subscription.created":
             conn.execute(insert(subscriptions).values(
@@ -130,12 +134,18 @@ class SubscriptionsProjection(Projection):
             conn.execute(update(subscriptions).where(subscriptions.c.id == event["aggregate_id"]).values(active=False))
 
     def active(self, catch_up: bool = True) -> list[dict]:
+        """Active subscriptions, decoded. Every event is matched against all of them, so they
+        are read once and kept until a subscription event is applied (by any copy: all
+        subscription events pass through this read model)."""
         if catch_up:
             self.catch_up()
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(subscriptions).where(subscriptions.c.active.is_(True))).mappings()
-            return [{**r, "filters": json.loads(r["filters"]), "channels": json.loads(r["channels"]),
-                     "preferences": json.loads(r["preferences"])} for r in rows]
+        with self._lock:
+            if self._active is None:
+                with self.engine.connect() as conn:
+                    rows = conn.execute(select(subscriptions).where(subscriptions.c.active.is_(True))).mappings()
+                    self._active = [{**r, "filters": json.loads(r["filters"]), "channels": json.loads(r["channels"]),
+                                     "preferences": json.loads(r["preferences"])} for r in rows]
+            return self._active
 
 
 class NotificationsApplication(Application):

@@ -16,7 +16,7 @@ from notifications.ledger import DELIVERY_QUEUE
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
-from shared.wire import WireEvent, describe_event, wire_event
+from shared.wire import WireEvent
 
 SERVICE = "notifications"
 log = logging.getLogger(__name__)
@@ -103,9 +103,6 @@ def build(config: dict) -> NotificationsRuntime:
     instance = config.get("INSTANCE_ID") or SERVICE
     app = NotificationsApplication(catalog, known_event_types(), env=eventsourcing_env(database_url))
 
-    def to_wire(notification):
-        return wire_event(describe_event(app.mapper.to_domain_event(notification)), SERVICE, instance, notification.id)
-
-    relay = Relay(app, to_wire, SERVICE, instance, config["AMQP_URI"])
+    relay = Relay(app, SERVICE, instance, config["AMQP_URI"])
     return NotificationsRuntime(app, relay, JobPublisher(config["AMQP_URI"]), instance,
                                 int(config.get("DIGEST_HOUR") or 7))

@@ -26,10 +26,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from shared.schema import create_tables
+from shared.schema import create_tables, insert_ignoring_duplicates
 
 DELIVERY_QUEUE = "notifications.deliveries"  # the durable work queue the workers share
 
@@ -79,21 +76,10 @@ exemplar_facts = Table(  # what matching by department, field and movement needs
     Column("name", String(500), nullable=False),
 )
 
-STATUSES = ("queued", "held", "digest", "digested", "sent", "failed", "parked")
 
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def insert_ignoring_duplicates(conn, table: Table, rows: list[dict]) -> None:
-    if not rows:
-        return
-    dialect = conn.get_bind().dialect if hasattr(conn, "get_bind") else conn.dialect  # Session or Connection
-    dialect_insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
-    key = [column.name for column in table.primary_key.columns]
-    for start in range(0, len(rows), 1000):
-        conn.execute(dialect_insert(table).values(rows[start:start + 1000]).on_conflict_do_nothing(index_elements=key))
 
 
 def relaxed_commit(conn) -> None:

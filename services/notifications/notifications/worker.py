@@ -20,12 +20,12 @@ from sqlalchemy import create_engine, select
 
 import shared.nameko_support  # noqa: F401 - cooperative psycopg2 under eventlet
 from notifications.application import subscriptions
-from notifications.channels import DeliveryFailed, send_email, send_webhook
+from notifications.channels import send_email, send_webhook
 from notifications.ledger import DELIVERY_QUEUE, Ledger, now
 from notifications.rendering import Renderer
 from shared.catalog import load_catalog
-from shared.persistence import default_database_url, eventsourcing_env
-from shared.reliable_events import DEFAULT_DELAYS_MS, reliable_consume
+from shared.persistence import default_database_url, sqlalchemy_url
+from shared.reliable_events import reliable_consume, retry_delays
 from shared.wire import WireEvent
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 class Deliverer:
     def __init__(self, config: dict):
-        url = eventsourcing_env(config.get("DATABASE_URL") or default_database_url("notifications"))["SQLALCHEMY_URL"]
+        url = sqlalchemy_url(config.get("DATABASE_URL") or default_database_url("notifications"))
         if "postgresql" in url:
             # Ledger marks need not wait for the disk (see ledger.relaxed_commit): set once per
             # connection rather than per transaction, which saves two statements per delivery.
@@ -45,8 +45,7 @@ class Deliverer:
         self.renderer = Renderer(load_catalog(config.get("CATALOG_DIR") or None))
         self.smtp = (config.get("SMTP_HOST") or "127.0.0.1", int(config.get("SMTP_PORT") or 25))
         self.sender = config.get("EMAIL_FROM") or "thongbao@thidua.gov.vn"
-        delays = config.get("EVENT_RETRY_DELAYS_MS")
-        self.max_attempts = 1 + len(str(delays).split(",") if delays else DEFAULT_DELAYS_MS)
+        self.max_attempts = 1 + len(retry_delays(config))  # as many tries as the queue gives it
         self.http = requests.Session()
         self.http.trust_env = False  # no proxy lookups from the environment on every request
         self.render = functools.lru_cache(maxsize=512)(self._render)
@@ -75,8 +74,8 @@ class Deliverer:
         row = self.ledger.claim(delivery_id)
         if row is None:
             return "already-sent-or-unknown"
-        message = self.render(row["event_key"], row["locale"])
         try:
+            message = self.render(row["event_key"], row["locale"])
             if row["channel"] == "inbox":
                 inbox_row = {"delivery_id": delivery_id, "recipient_id": row["recipient_id"],
                              "subject": message.subject, "body": message.body, "created_at": now(), "read": False}
@@ -90,9 +89,9 @@ class Deliverer:
                                  "delivery_id": delivery_id, "recipient_id": row["recipient_id"],
                                  "subject": message.subject, "body": message.body, "locale": message.locale,
                                  "event": self.event(row["event_key"])})  # a digest: its item keys
-        except DeliveryFailed as exc:
+        except Exception as exc:  # any failure — channel, template, database — is the ledger's to show
             parked = row["attempts"] >= self.max_attempts  # claim() counted this attempt
-            self.ledger.mark_failed(delivery_id, str(exc), parked=parked)
+            self.ledger.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}", parked=parked)
             raise
         self.ledger.mark_sent(delivery_id)
         return "sent"
