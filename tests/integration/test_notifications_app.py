@@ -111,3 +111,22 @@ def test_a_daily_digest_gathers_the_days_items_once(catalog, database_url):
     assert app.due_digests(at=eight_am, hour=7) == []  # nothing pending any more: no second digest
     digest = app.ledger.delivery(digests[0])
     assert digest["status"] == "queued" and len(app.ledger.event(digest["event_key"])["items"]) == 3
+
+
+def test_the_worker_delivers_a_digest_as_one_inbox_message(catalog, postgres_url):
+    from notifications.worker import Deliverer
+
+    app = app_on(catalog, postgres_url)
+    app.subscribe(subscriber(4, preferences={"digest": True}, channels=[{"channel": "inbox"}]))
+    detected = event()
+    app.receive(detected)
+    app.receive(event("exemplar.withdrawn", exemplar_id=detected.aggregate_id, reason="Chuyển công tác"))
+    digest_id = app.due_digests(at=dt.datetime(2018, 10, 13, 1, 0, tzinfo=dt.timezone.utc), hour=7)[0]  # 08:00 HN
+    deliverer = Deliverer({"DATABASE_URL": postgres_url})
+    assert deliverer.deliver(digest_id) == "sent"
+    assert deliverer.deliver(digest_id) == "already-sent-or-unknown"  # a redelivered job sends nothing
+    inbox = app.ledger.inbox_of("nguoi-4")
+    assert inbox["unread"] == 1
+    message = inbox["items"][0]
+    assert message["subject"] == "Bản tin thông báo ngày 13/10/2018 (2 thông báo)"
+    assert message["body"].count("•") == 2 and "Hộ ông Thắng" in message["body"]
