@@ -44,3 +44,4 @@ def test_a_missing_catalog_file_is_named(catalog_copy):
     (catalog_copy / "movements.yaml").unlink()
     with pytest.raises(CatalogError, match="movements.yaml"):
         load_catalog(catalog_copy)
+

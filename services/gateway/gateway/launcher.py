@@ -72,10 +72,15 @@ def command_for(name: str) -> list[str]:
 
 
 def environment_for(name: str, base: dict | None = None) -> dict:
-    """The service's own settings over the caller's environment (an explicit setting wins)."""
-    base = dict(os.environ if base is None else base)
-    own = spec_of(name)[2]
-    return {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | own | base | own
+    """The caller's environment under the instance's own identity (which always wins: two
+    councils must never share one). ``{jurisdiction}`` in AWARDS_DATABASE_URL gives each
+    council its own database, e.g. postgresql://…/exemplars_{jurisdiction}."""
+    env = {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | dict(os.environ if base is None else base)
+    env |= spec_of(name)[2]
+    if "AWARDS_JURISDICTION" in spec_of(name)[2] and "{jurisdiction}" in env.get("AWARDS_DATABASE_URL", ""):
+        env["AWARDS_DATABASE_URL"] = env["AWARDS_DATABASE_URL"].replace(
+            "{jurisdiction}", env["AWARDS_JURISDICTION"].replace("-", "_"))
+    return env
 
 
 def is_ready(timeout: float = 0.5, url: str | None = None) -> bool:
