@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, select
 
 from shared.projection import Projection
 
@@ -39,21 +39,21 @@ class CaseListProjection(Projection):
     metadata = metadata
     table = council_cases
 
-    def apply(self, conn: Connection, event: dict) -> None:
+    @staticmethod
+    def reduce(row: dict | None, event: dict) -> dict | None:
         kind, payload = event["type"], event["payload"]
         if kind == "case.opened":
-            conn.execute(insert(council_cases).values(
-                id=event["aggregate_id"], exemplar_id=payload["exemplar_id"], subject_name=payload["subject"]["name"],
-                subject_kind=payload["subject"]["subject_kind"], field=payload["subject"]["field"],
-                department=payload["subject"]["department"], award_form=payload["nomination"]["award_form"],
-                status="open", opened_on=event["business_date"], eligible=payload["eligibility"]["eligible"],
-                forwarded_from=payload["forwarded_from"], version=event["version"],
-            ))
-        elif kind.startswith("case."):
-            changes = {"version": event["version"]}
-            if kind in STATUS_AFTER:
-                changes["status"] = STATUS_AFTER[kind]
-            conn.execute(update(council_cases).where(council_cases.c.id == event["aggregate_id"]).values(**changes))
+            return {
+                "id": event["aggregate_id"], "exemplar_id": payload["exemplar_id"],
+                "subject_name": payload["subject"]["name"], "subject_kind": payload["subject"]["subject_kind"],
+                "field": payload["subject"]["field"], "department": payload["subject"]["department"],
+                "award_form": payload["nomination"]["award_form"], "status": "open",
+                "opened_on": event["business_date"], "eligible": payload["eligibility"]["eligible"],
+                "forwarded_from": payload["forwarded_from"], "version": event["version"],
+            }
+        if row is None or not kind.startswith("case."):
+            return None
+        return {**row, "version": event["version"], "status": STATUS_AFTER.get(kind, row["status"])}
 
     def list(self, status: str | None = None) -> list[dict]:
         """Cases of this council; by default those still waiting for a step."""

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
 from sqlalchemy import (
     Boolean,
     Column,
-    Connection,
     Date,
     Integer,
     MetaData,
     String,
     Table,
-    case,
     func,
-    insert,
     select,
-    update,
 )
 
 from nominations.commands import ListFilter
@@ -61,50 +55,35 @@ class ExemplarListProjection(Projection):
     metadata = metadata
     table = exemplar_summaries
 
-    def apply(self, conn: Connection, event: dict) -> None:
+    @staticmethod
+    def reduce(row: dict | None, event: dict) -> dict | None:
         kind, payload = event["type"], event["payload"]
         business_date = dt.date.fromisoformat(event["business_date"])
-        row_id = event["aggregate_id"]
         if kind == "exemplar.detected":
-            conn.execute(
-                insert(exemplar_summaries).values(
-                    id=row_id,
-                    name=payload["name"],
-                    subject_kind=payload["subject_kind"],
-                    department=payload["department"],
-                    field=payload["field"],
-                    movement=payload["movement"],
-                    unit=payload["unit"],
-                    stage="detected",
-                    on_hold=False,
-                    open_holds=0,
-                    year=business_date.year,
-                    detected_on=business_date,
-                    last_business_date=business_date,
-                    award_form=None,
-                    adoptions=0,
-                    version=event["version"],
-                )
-            )
-            return
-        row = exemplar_summaries.c
-        changes: dict[str, Any] = {"version": event["version"], "last_business_date": business_date}
+            return {
+                "id": event["aggregate_id"], "name": payload["name"], "subject_kind": payload["subject_kind"],
+                "department": payload["department"], "field": payload["field"], "movement": payload["movement"],
+                "unit": payload["unit"], "stage": "detected", "on_hold": False, "open_holds": 0,
+                "year": business_date.year, "detected_on": business_date, "last_business_date": business_date,
+                "award_form": None, "adoptions": 0, "version": event["version"],
+            }
+        if row is None:
+            return None
+        row = {**row, "version": event["version"], "last_business_date": business_date}
         if kind in STAGE_AFTER:
-            changes["stage"] = STAGE_AFTER[kind]
-        if kind == "exemplar.reviewed" and payload["passed"]:
-            # a passed review moves only an exemplar still before the review stage
-            changes["stage"] = case((row.stage.in_(("detected", "nurturing")), "reviewed"), else_=row.stage)
+            row["stage"] = STAGE_AFTER[kind]
+        if kind == "exemplar.reviewed" and payload["passed"] and row["stage"] in ("detected", "nurturing"):
+            row["stage"] = "reviewed"  # a passed review moves only an exemplar still before the review stage
         if kind == "exemplar.nominated":
-            changes["award_form"] = payload["award_form"]
+            row["award_form"] = payload["award_form"]
         if kind == "exemplar.adoption_started":
-            changes["adoptions"] = row.adoptions + 1
+            row["adoptions"] += 1
         if kind == "exemplar.put_on_hold":
-            changes["open_holds"] = row.open_holds + 1
-            changes["on_hold"] = True
+            row["open_holds"] += 1
         if kind == "exemplar.hold_released":
-            changes["open_holds"] = row.open_holds - 1
-            changes["on_hold"] = row.open_holds > 1
-        conn.execute(update(exemplar_summaries).where(row.id == row_id).values(**changes))
+            row["open_holds"] -= 1
+        row["on_hold"] = row["open_holds"] > 0
+        return row
 
     def list(self, filters: dict) -> dict:
         """Exemplars matching the filters, newest detection first, after catching up."""

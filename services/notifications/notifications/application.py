@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
-from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select, update
 
 from notifications.domainmodel import FILTER_KEYS, Subscription, in_quiet_hours, matches, quiet_hours_end
 from notifications.ledger import Ledger, deliveries, exemplar_facts, notification_events, now
@@ -119,19 +119,26 @@ class SubscriptionsProjection(Projection):
 
     _active: list[dict] | None = None  # decoded once, until the next subscription event
 
-    def apply(self, conn: Connection, event: dict) -> None:
-        self._active = None
+    @staticmethod
+    def reduce(row: dict | None, event: dict) -> dict | None:
         p = event["payload"]
         if event["type"] == "subscription.created":
-            conn.execute(insert(subscriptions).values(
-                id=event["aggregate_id"], recipient_id=p["recipient_id"], name=p["name"], locale=p["locale"],
-                filters=json.dumps(p["filters"]), channels=json.dumps(p["channels"]),
-                preferences=json.dumps(p["preferences"]), active=True))
-        elif event["type"] == "subscription.preferences_changed":
-            conn.execute(update(subscriptions).where(subscriptions.c.id == event["aggregate_id"])
-                         .values(preferences=json.dumps(p["preferences"])))
-        elif event["type"] == "subscription.cancelled":
-            conn.execute(update(subscriptions).where(subscriptions.c.id == event["aggregate_id"]).values(active=False))
+            return {"id": event["aggregate_id"], "recipient_id": p["recipient_id"], "name": p["name"],
+                    "locale": p["locale"], "filters": json.dumps(p["filters"]), "channels": json.dumps(p["channels"]),
+                    "preferences": json.dumps(p["preferences"]), "active": True}
+        if row is None:
+            return None
+        if event["type"] == "subscription.preferences_changed":
+            return {**row, "preferences": json.dumps(p["preferences"])}
+        if event["type"] == "subscription.cancelled":
+            return {**row, "active": False}
+        return None
+
+    def catch_up(self) -> int:
+        applied = super().catch_up()
+        if applied:
+            self._active = None  # a subscription changed: decode them again on next use
+        return applied
 
     def active(self, catch_up: bool = True) -> list[dict]:
         """Active subscriptions, decoded. Every event is matched against all of them, so they
