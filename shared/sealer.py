@@ -1,0 +1,121 @@
+"""The sealer: follows a service's log after commit, seals each event into the hash chain
+and signs a checkpoint of the chain now and then (see shared.integrity).
+
+It runs in the service's background loop, like the read models. Seals and checkpoints
+live beside the log in the service's own database; they never change the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from eventsourcing.application import Application
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from shared.integrity import GENESIS, Checkpoint, event_hash, next_link
+from shared.schema import create_tables
+from shared.signing import Signer
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+audit_seals = Table(
+    "audit_seals",
+    metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("seq", BigInteger, nullable=False),  # how many events the chain holds up to here
+    Column("originator_id", String(36), nullable=False),
+    Column("originator_version", Integer, nullable=False),
+    Column("event_hash", String(64), nullable=False),
+    Column("chain_hash", String(64), nullable=False),
+)
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("position", BigInteger, primary_key=True),
+    Column("instance", String(200), nullable=False),
+    Column("log", String(100), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("chain_hash", String(64), nullable=False),
+    Column("sealed_at", String(40), nullable=False),
+    Column("signature", String(200), nullable=False),
+)
+
+
+def checkpoint_of(row) -> Checkpoint:
+    return Checkpoint(instance=row.instance, log=row.log, position=row.position, count=row.count,
+                      chain_hash=row.chain_hash, sealed_at=row.sealed_at, signature=row.signature)
+
+
+class Sealer:
+    def __init__(self, app: Application, signer: Signer, batch_size: int = 1000,
+                 checkpoint_every: int = 1000, checkpoint_after_s: float = 5.0):
+        self.app = app
+        self.signer = signer
+        self.log_name = app.name
+        self.engine = app.recorder.datastore.engine
+        self.batch_size = batch_size
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_after_s = checkpoint_after_s
+        self._last_checkpoint_at = time.monotonic()
+        create_tables(metadata, self.engine)
+
+    def seal_pending(self, checkpoint: bool | None = None) -> int:
+        """Seal everything stored so far; sign a checkpoint when enough was sealed, when the
+        last one is old, or when asked (``checkpoint=True``). Returns how many were sealed."""
+        sealed = 0
+        while True:
+            try:
+                count = self._seal_batch()
+            except IntegrityError:
+                continue  # another copy of this instance sealed the same positions first
+            sealed += count
+            if count < self.batch_size:
+                break
+        self._maybe_checkpoint(checkpoint)
+        return sealed
+
+    def _head(self, conn) -> tuple[int, int, str]:
+        row = conn.execute(select(audit_seals.c.notification_id, audit_seals.c.seq, audit_seals.c.chain_hash)
+                           .order_by(audit_seals.c.notification_id.desc()).limit(1)).first()
+        return (row.notification_id, row.seq, row.chain_hash) if row else (0, 0, GENESIS)
+
+    def _seal_batch(self) -> int:
+        with self.engine.begin() as conn:
+            position, seq, link = self._head(conn)
+            batch = self.app.recorder.select_notifications(start=position + 1, limit=self.batch_size)
+            rows = []
+            for n in batch:
+                content = event_hash(str(n.originator_id), n.originator_version, n.topic, n.state)
+                link = next_link(link, n.id, content)
+                seq += 1
+                rows.append({"notification_id": n.id, "seq": seq, "originator_id": str(n.originator_id),
+                             "originator_version": n.originator_version, "event_hash": content, "chain_hash": link})
+            if rows:
+                conn.execute(insert(audit_seals), rows)
+            return len(rows)
+
+    def _maybe_checkpoint(self, force: bool | None) -> None:
+        if force is False:
+            return
+        with self.engine.connect() as conn:
+            position, seq, link = self._head(conn)
+            last = conn.execute(select(audit_checkpoints.c.count)
+                                .order_by(audit_checkpoints.c.position.desc()).limit(1)).scalar()
+        since = seq - (last or 0)
+        due = since >= self.checkpoint_every or time.monotonic() - self._last_checkpoint_at >= self.checkpoint_after_s
+        if since == 0 or not (force or due):
+            return
+        checkpoint = Checkpoint(instance=self.signer.instance, log=self.log_name, position=position, count=seq,
+                                chain_hash=link, sealed_at=dt.datetime.now(dt.timezone.utc).isoformat())
+        signed = Checkpoint(**{**checkpoint.to_json(), "signature": self.signer.sign(checkpoint.message())})
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(audit_checkpoints).values(**signed.to_json()))
+        except IntegrityError:
+            return  # another copy signed this very position
+        self._last_checkpoint_at = time.monotonic()
+        log.info("log %s sealed and signed up to position %d (%d events)", self.log_name, position, seq)
