@@ -1,25 +1,32 @@
 """The HTTP JSON API: a thin nameko gateway over the services' RPC.
 
-Errors are RFC 7807 problem details: 400 invalid input (naming the field), 404 not
-found, 409 a rule broken or a concurrent change. Titles are Vietnamese (what an
-officer reads); ``detail`` is English (what goes to logs).
+Errors are RFC 7807 problem details: 400 invalid input (naming the field), 401 no or
+a bad token, 403 a role or scope that does not cover the request, 404 not found, 409 a
+rule broken or a concurrent change. Titles are Vietnamese (what an officer reads);
+``detail`` is English (what goes to logs).
+
+Every route but the public ones (/health, /catalog, /councils) names the roles it is open
+to with ``@requires(...)``; the role rules themselves are in ``gateway.access``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-
 import os
 import re
 
 from nameko.exceptions import RemoteError, UnknownService
+from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, ServiceProxy
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 import shared.rpc  # noqa: F401 - our errors arrive as themselves
 from awards.bootstrap import service_name as council_service
+from gateway import access
+from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLES, SECRETARY
 from shared.errors import DomainError, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -79,6 +86,7 @@ def problem(error: DomainError) -> Response:
 def translated(handler):
     """Turn domain errors into problem details and anything else into a logged 500."""
 
+    @functools.wraps(handler)  # keeps what @requires / @public marked on the handler
     def wrapper(self, request, *args, **kwargs):
         try:
             return handler(self, request, *args, **kwargs)
@@ -98,8 +106,83 @@ def translated(handler):
                 "application/problem+json",
             )
 
-    wrapper.__name__ = handler.__name__
     return wrapper
+
+
+# -- access --------------------------------------------------------------------------------
+
+PRINCIPAL = "exemplars.principal"  # where @requires leaves the caller, in the WSGI environ
+
+
+class AccessSettings(DependencyProvider):
+    """The token secret and the department whose exemplars this gateway records, read once
+    at start: a missing or short secret file stops the gateway instead of refusing everyone."""
+
+    def setup(self):
+        config = self.container.config
+        self.secret = access.load_secret(config.get("GATEWAY_TOKEN_SECRET_FILE") or None)
+        self.department = config.get("NOMINATIONS_DEPARTMENT") or "hoi-nong-dan-yen-the"
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+def printable(text: str) -> str:
+    """A path is the caller's text: escaped, so one refusal stays one log line."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def refused(request, principal: access.Principal | None, refusal: access.AccessDenied) -> Response:
+    log.warning("access refused: %s %s -> %s %s; role=%s sub=%s token_id=%s: %s",
+                request.method, printable(request.path), refusal.http_status, refusal.detail,
+                principal.scope() if principal else "-", principal.sub if principal else "-",
+                (principal.token_id or "-") if principal else "-", refusal.log_message)
+    response = problem(refusal)
+    if isinstance(refusal, access.Unauthenticated):
+        response.headers["WWW-Authenticate"] = refusal.challenge
+    return response
+
+
+def requires(*roles: str):
+    """Open the route to a valid bearer token of one of ``roles``.
+
+    Also: auditors never get past a GET, and a council secretary only reaches routes of her
+    own council (the ``council`` path value). Finer scopes (an exemplar's department, an
+    inbox's recipient) are checked in the handler with ``gateway.access`` and refused the
+    same way. Every refusal is logged with method, path, role and reason — never the token.
+    """
+    unknown = set(roles) - set(ROLES)
+    if not roles or unknown:
+        raise ValueError(f"requires() needs known roles, got {roles}")
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def wrapper(self, request, *args, **kwargs):
+            principal = None
+            try:
+                principal = access.authenticate(self.settings.secret, request.headers.get("Authorization"))
+                access.authorize(principal, roles, request.method)
+                if "council" in kwargs:
+                    access.check_council(principal, kwargs["council"])
+                request.environ[PRINCIPAL] = principal
+                return handler(self, request, *args, **kwargs)
+            except access.AccessDenied as refusal:
+                return refused(request, principal, refusal)
+
+        wrapper.required_roles = roles
+        return wrapper
+
+    return decorate
+
+
+def public(handler):
+    """A route anyone may call: liveness and reference data (the launcher's readiness probe)."""
+    handler.public = True
+    return handler
+
+
+def principal_of(request) -> access.Principal:
+    return request.environ[PRINCIPAL]
 
 
 def body_of(request) -> dict:
@@ -134,19 +217,34 @@ class GatewayService:
     nominations = RpcProxy("nominations")
     notifications = RpcProxy("notifications")
     rpc = AnyServiceRpc()
+    settings = AccessSettings()
+
+    def own_exemplar(self, request, exemplar_id) -> dict | None:
+        """An officer's exemplar (its summary) or a 403; other roles pass unchecked (None)."""
+        principal = principal_of(request)
+        if principal.role != OFFICER:
+            return None
+        summary = self.nominations.get(exemplar_id)
+        access.check_department(principal, summary["department"])
+        return summary
 
     @http("GET", "/health")
+    @public
     def health(self, request):
         return json_response(200, {"status": "ok"})
 
     @http("GET", "/catalog")
     @translated
+    @public
     def catalog(self, request):
         return json_response(200, self.nominations.catalog())
 
     @http("POST", "/exemplars")
     @translated
+    @requires(OFFICER)
     def detect(self, request):
+        # the nominations service records every exemplar under its own department
+        access.check_department(principal_of(request), self.settings.department)
         created = self.nominations.detect(body_of(request))
         response = json_response(201, created)
         response.headers["Location"] = f"/exemplars/{created['id']}"
@@ -154,22 +252,29 @@ class GatewayService:
 
     @http("GET", "/exemplars")
     @translated
+    @requires(OFFICER, AUDITOR)
     def list_exemplars(self, request):
-        return json_response(200, self.nominations.list(dict(request.args.items())))
+        filters = access.list_filters(principal_of(request), dict(request.args.items()))
+        return json_response(200, self.nominations.list(filters))
 
     @http("GET", "/exemplars/<string:exemplar_id>")
     @translated
+    @requires(OFFICER, AUDITOR)
     def get_exemplar(self, request, exemplar_id):
-        return json_response(200, self.nominations.get(exemplar_id))
+        return json_response(200, self.own_exemplar(request, exemplar_id) or self.nominations.get(exemplar_id))
 
     @http("GET", "/exemplars/<string:exemplar_id>/history")
     @translated
+    @requires(OFFICER, AUDITOR)
     def history(self, request, exemplar_id):
+        self.own_exemplar(request, exemplar_id)
         return json_response(200, self.nominations.history(exemplar_id))
 
     @http("POST", "/exemplars/<string:exemplar_id>/<string:action>")
     @translated
+    @requires(OFFICER)
     def change(self, request, exemplar_id, action):
+        self.own_exemplar(request, exemplar_id)  # the department never changes, so checking first is enough
         if action not in ACTIONS:
             raise InvalidInput(f"Thao tác «{action}» không tồn tại.", f"unknown action {action!r}", "action")
         data = body_of(request)
@@ -180,16 +285,19 @@ class GatewayService:
 
     @http("GET", "/councils")
     @translated
+    @public
     def councils(self, request):
         return json_response(200, [council_proxy(self.rpc, c).council() for c in COUNCILS])
 
     @http("GET", "/councils/<string:council>/cases")
     @translated
+    @requires(SECRETARY, AUDITOR)
     def cases(self, request, council):
         return json_response(200, council_proxy(self.rpc, council).cases(request.args.get("status")))
 
     @http("GET", "/councils/<string:council>/cases/<string:case_id>")
     @translated
+    @requires(SECRETARY, AUDITOR)
     def case(self, request, council, case_id):
         """The case with its eligibility and the exemplar's history, as the secretary sees it."""
         case = council_proxy(self.rpc, council).case(case_id)
@@ -201,6 +309,7 @@ class GatewayService:
 
     @http("POST", "/councils/<string:council>/cases/<string:case_id>/<string:action>")
     @translated
+    @requires(SECRETARY)
     def change_case(self, request, council, case_id, action):
         if action not in CASE_ACTIONS:
             raise InvalidInput(f"Thao tác «{action}» không tồn tại.", f"unknown action {action!r}", "action")
@@ -209,54 +318,71 @@ class GatewayService:
 
     @http("POST", "/councils/<string:council>/awards/<string:award_id>/revocation")
     @translated
+    @requires(SECRETARY)
     def revoke(self, request, council, award_id):
         return json_response(200, council_proxy(self.rpc, council).revoke_award(award_id, body_of(request)))
 
     @http("GET", "/councils/<string:council>/awards")
     @translated
+    @requires(SECRETARY, AUDITOR)
     def awards(self, request, council):
         return json_response(200, council_proxy(self.rpc, council).awards(dict(request.args.items())))
 
     # -- notifications ---------------------------------------------------------------------
 
+    # Subscribing: officers (kept to their own department's events) and operators, who set up
+    # units' and the press's subscriptions. Not secretaries: no subscription filter can keep
+    # them to their own council. Preferences and cancellation go by the subscription's id.
+
     @http("POST", "/subscriptions")
     @translated
+    @requires(OFFICER, OPERATOR)
     def subscribe(self, request):
-        return json_response(201, self.notifications.subscribe(body_of(request)))
+        data = access.subscription(principal_of(request), body_of(request))
+        return json_response(201, self.notifications.subscribe(data))
 
     @http("POST", "/subscriptions/<string:subscription_id>/preferences")
     @translated
+    @requires(OFFICER, OPERATOR)
     def preferences(self, request, subscription_id):
         return json_response(200, self.notifications.change_preferences(subscription_id, body_of(request)))
 
     @http("POST", "/subscriptions/<string:subscription_id>/cancellation")
     @translated
+    @requires(OFFICER, OPERATOR)
     def cancel_subscription(self, request, subscription_id):
         return json_response(200, self.notifications.cancel(subscription_id, body_of(request)))
 
     @http("GET", "/inbox/<string:recipient_id>")
     @translated
+    @requires(*ROLES)
     def inbox(self, request, recipient_id):
+        access.check_recipient(principal_of(request), recipient_id)
         return json_response(200, self.notifications.inbox(recipient_id))
 
     @http("POST", "/inbox/<string:recipient_id>/read")
     @translated
+    @requires(OFFICER, SECRETARY, OPERATOR)
     def mark_read(self, request, recipient_id):
+        access.check_recipient(principal_of(request), recipient_id)
         ids = body_of(request).get("delivery_ids", [])
         return json_response(200, {"marked": self.notifications.mark_read(recipient_id, ids)})
 
     @http("GET", "/deliveries")
     @translated
+    @requires(OPERATOR, AUDITOR)
     def deliveries(self, request):
         """Each delivery's status for one event: ?event=<source instance>/<notification id>."""
         return json_response(200, self.notifications.deliveries(request.args.get("event", "")))
 
     @http("GET", "/operator/parked")
     @translated
+    @requires(OPERATOR, AUDITOR)
     def parked(self, request):
         return json_response(200, self.notifications.parked())
 
     @http("POST", "/operator/replay")
     @translated
+    @requires(OPERATOR)
     def replay(self, request):
         return json_response(200, {"replayed": self.notifications.replay(body_of(request).get("delivery_ids", []))})
