@@ -488,3 +488,36 @@ def replay(delivery_ids) -> None:
 @main.command(help="Danh mục: lĩnh vực, phong trào, loại đối tượng, hình thức khen thưởng.")
 def catalog() -> None:
     emit(call("nominations", "catalog"))
+
+
+# -- access tokens for the HTTP API --------------------------------------------------------
+
+from gateway import access  # noqa: E402
+
+
+@main.group(help="Mã truy cập (bearer token) cho HTTP API.")
+def token() -> None:
+    pass
+
+
+@token.command(name="issue", help="Cấp mã truy cập, ký bằng khóa của cổng HTTP (GATEWAY_TOKEN_SECRET_FILE).")
+@click.option("--sub", required=True, help="Mã người (hoặc đơn vị) được cấp; là mã người nhận của hộp thư.")
+@click.option("--role", type=click.Choice(access.ROLES), required=True)
+@click.option("--department", default=None, help="Đơn vị của cán bộ (bắt buộc với department_officer).")
+@click.option("--council", default=None, help="Hội đồng của thư ký (bắt buộc với council_secretary).")
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True, max=access.MAX_LIFETIME.total_seconds() / 3600),
+              default=access.DEFAULT_LIFETIME.total_seconds() / 3600, show_default=True, help="Thời hạn (giờ).")
+def token_issue(sub: str, role: str, department: str | None, council: str | None, hours: float) -> None:
+    # The same secret the gateway reads: the file it is configured with, or the development one.
+    try:
+        secret = access.load_secret(os.environ.get("GATEWAY_TOKEN_SECRET_FILE") or None)
+    except (OSError, ValueError) as error:
+        errors.print(f"[bold red]Lỗi:[/] Không đọc được khóa ký mã truy cập ({error}).")
+        sys.exit(2)
+    try:
+        issued = access.issue(secret, sub=sub, role=role, department=department, council=council,
+                              lifetime=dt.timedelta(hours=hours))
+    except DomainError as error:
+        errors.print(f"[bold red]Lỗi:[/] {error.message}")
+        sys.exit(EXIT_CODES.get(type(error), 4))
+    click.echo(issued)
