@@ -13,6 +13,10 @@ district council run as real processes, exemplars are nominated at a fixed rate
 a stored nomination takes to become an open case (eligibility computed) and a stored
 decision to become an award on the exemplar's history.
 
+Then the fan-out of one award to 10,000 webhook subscribers (tests/bench/fanout.py), and
+the audit tools replaying and verifying a generated log of a million events beside the
+library reading the same log (tests/bench/audit_bench.py).
+
 Progress goes to stderr; stdout is a table and, as its last line, one JSON object.
 Exit code 0 even when a target is missed (this is a measurement); non-zero when
 something broke (the service did not start, events went missing, ...).
@@ -65,6 +69,7 @@ from conftest import (  # noqa: E402
 from nominations.application import SNAPSHOT_INTERVAL, NominationsApplication  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/bench/: the fan-out part
+import audit_bench  # noqa: E402
 import fanout  # noqa: E402
 from shared.catalog import load_catalog  # noqa: E402
 from shared.persistence import eventsourcing_env  # noqa: E402
@@ -107,6 +112,9 @@ TARGETS = {  # key -> (description, passes)
     "decision_to_history_p99_ms": (f"≤ {HANDOFF_P99_MS}", lambda v: v <= HANDOFF_P99_MS),
     "fanout_seconds_2_workers": ("≤ 10", lambda v: v <= 10),
     "fanout_scaling_2_vs_1": ("≥ 1.3", lambda v: v >= 1.3),
+    "replay_vs_bare_read": ("≥ 0.3", lambda v: v >= 0.3),
+    "verify_vs_bare_read": ("≥ 0.5", lambda v: v >= 0.5),
+    "replay_peak_rss_mb": ("≤ 300", lambda v: v <= 300),
     "worker_peak_rss_mb": ("< 200", lambda v: v < 200),
 }
 
@@ -776,6 +784,16 @@ def report(results: dict) -> None:
                       ("worker_peak_rss_mb", "{:.0f} MB")):
         table.add_row(key, form.format(results[key]), *verdict(key, results[key]))
     console.print(table)
+    table = Table(title=f"audit: replay and verify of a generated log of {results['audit_log_events']:,} events")
+    for column in ("figure", "value", "target", ""):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for key, form in (("bare_read_events_per_s", "{:.0f}"), ("replay_events_per_s", "{:.0f}"),
+                      ("verify_events_per_s", "{:.0f}"), ("replay_vs_bare_read", "{:.2f}"),
+                      ("verify_vs_bare_read", "{:.2f}"), ("replay_peak_rss_mb", "{:.0f} MB"),
+                      ("verify_peak_rss_mb", "{:.0f} MB"), ("bare_read_peak_rss_mb", "{:.0f} MB"),
+                      ("seal_events_per_s", "{:.0f}")):
+        table.add_row(key, form.format(results[key]), *verdict(key, results[key]))
+    console.print(table)
     print(json.dumps(results), flush=True)
 
 
@@ -788,6 +806,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50, help="nominations, then decisions, per second")
     parser.add_argument("--handoff-clients", type=int, default=8, help="RPC clients sharing the paced calls")
     parser.add_argument("--fanout-subscribers", type=int, default=10_000, help="webhook subscribers of one award")
+    parser.add_argument("--audit-events", type=int, default=1_000_000, help="events in the log replayed and verified")
     args = parser.parse_args()
     logdir = Path(tempfile.mkdtemp(prefix="exemplars-bench-"))
     try:
@@ -796,6 +815,8 @@ def main() -> int:
         shutil.rmtree(logdir, ignore_errors=True)
     progress.print(f"fan-out: one award to {args.fanout_subscribers} webhook subscribers, 1 worker then 2")
     results |= fanout.run(args.fanout_subscribers, log=progress.print)
+    progress.print(f"audit: a log of {args.audit_events:,} events generated, sealed, replayed and verified")
+    results |= audit_bench.run(args.audit_events, log=progress.print)
     report(results)
     return 0
 

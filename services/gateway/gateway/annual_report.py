@@ -11,17 +11,12 @@ import csv
 import datetime as dt
 import io
 from collections import Counter
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-from gateway.audit import Cutoff, LogSource, register_as_of
+from gateway.audit import Cutoff, LogSource, register_as_of, templates
 from nominations.domainmodel import STAGE_NAMES_VI
 from shared.catalog import Catalog
 
 SECTIONS = {"field": "Lĩnh vực", "stage": "Giai đoạn", "award_form": "Hình thức khen thưởng đề nghị"}
-templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                        autoescape=select_autoescape(["html", "j2"]))
 
 
 def annual_report(sources: list[LogSource], year: int, cutoff: Cutoff, catalog: Catalog) -> dict:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from eventsourcing.application import Application
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from eventsourcing.utils import resolve_topic
 from sqlalchemy import MetaData, create_engine, select
 
@@ -39,6 +40,8 @@ from shared.signing import TrustedKeys
 from shared.wire import SCHEMA_VERSION, describe_event
 
 log = logging.getLogger("exemplars.audit")
+templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(["html", "j2"]))  # self-contained pages for auditors
 PAGE = 5_000
 LOG_NAMES = {"nominations": "Nominations", "awards": "Awards", "notifications": "Notifications"}
 Progress = Callable[[int], None]  # called with how many events were just handled
@@ -524,3 +527,10 @@ def register_as_of(sources: list[LogSource], cutoff: Cutoff) -> Iterator[dict]:
                         yield dict(row) | {"instance": source.instance}
         finally:
             scratch.dispose()
+
+
+def timeline_html(exemplar_id: str, entries: list[dict]) -> str:
+    """A self-contained page (no script, no external file) an auditor can keep or send."""
+    return templates.get_template("timeline.html.j2").render(
+        exemplar_id=exemplar_id, entries=entries,
+        generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
