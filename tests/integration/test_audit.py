@@ -3,6 +3,11 @@ replay into fresh tables, and what was known on a date."""
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -179,3 +184,51 @@ def test_annual_report_counts_by_field_stage_and_form_against_the_year_before(se
     earlier = annual_report([sealed["source"]], 2018, audit.Cutoff(
         recorded_at=dt.datetime.fromisoformat(app.history(sealed["ids"][5])[-1]["recorded_at"])), catalog)
     assert {r["key"]: r for r in earlier["sections"]["field"]}["household-economy"]["previous"] == 0
+
+
+@pytest.fixture
+def read_only_url(sealed):
+    """An auditor's credentials: SELECT on the service's tables, nothing else."""
+    role = f"auditor_{uuid.uuid4().hex[:8]}"
+    sql(sealed["db"], f"CREATE ROLE {role} LOGIN")
+    sql(sealed["db"], f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    yield PG_URL_BASE.replace("root@", f"{role}@") + sealed["db"]
+    sql(sealed["db"], f"DROP OWNED BY {role}")
+    sql(sealed["db"], f"DROP ROLE {role}")
+
+
+def test_the_audit_commands_work_with_read_only_credentials_and_log_their_use(sealed, read_only_url, tmp_path):
+    exe = str(Path(sys.executable).with_name("exemplars"))
+    audit_log = tmp_path / "audit.jsonl"
+    source = f"nominations:{INSTANCE}={read_only_url}"
+
+    def cli(*args):
+        return subprocess.run([exe, "audit", *args, "--source", source], capture_output=True, text=True, timeout=120,
+                              env=os.environ | {"AUDIT_LOG_FILE": str(audit_log), "COLUMNS": "200"})
+
+    keys = str(sealed["trusted"].folder)
+    verified = cli("verify", "--keys", keys)
+    assert verified.returncode == 0, verified.stderr
+    assert "nguyên vẹn" in verified.stdout and "sự kiện/giây" in verified.stderr
+    page = tmp_path / "timeline.html"
+    assert cli("timeline", sealed["ids"][5], "--format", "html", "--output", str(page)).returncode == 0
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>") and "exemplar.adoption_started" in (
+        page.read_text(encoding="utf-8"))
+    report = cli("report", "2018", "--format", "csv")
+    assert report.returncode == 0 and report.stdout.startswith("Mục,Mã,Tên,Năm 2018,Năm 2017")
+    replayed = cli("replay")
+    assert replayed.returncode == 0 and "khớp" in replayed.stdout, replayed.stdout + replayed.stderr
+    bundle = tmp_path / "bundle.tar.gz"
+    assert cli("export", str(bundle), "--keys", keys).returncode == 0
+    as_of = cli("as-of", sealed["ids"][5], "--at", "2018-06-30")
+    assert json.loads(as_of.stdout)["state"]["stage"] == "nurturing"
+
+    sql(sealed["db"], "DELETE FROM nominations_events WHERE id = 3")
+    tampered = cli("verify", "--keys", keys)
+    assert tampered.returncode == 6 and "vị trí 3: bị xóa" in tampered.stdout
+    offline = subprocess.run([exe, "audit", "verify", "--bundle", str(bundle), "--keys", keys],
+                             capture_output=True, text=True, timeout=120, env=os.environ | {"AUDIT_LOG_FILE": str(audit_log)})
+    assert offline.returncode == 0, offline.stdout  # the export was taken before the deletion
+
+    used = [json.loads(line)["command"] for line in audit_log.read_text(encoding="utf-8").splitlines()]
+    assert used == ["verify", "timeline", "report", "replay", "export", "as-of", "verify", "verify"]

@@ -50,6 +50,13 @@ def call(service: str, method: str, *args):
         sys.exit(5)
 
 
+def nominations_call(method: str, *args):
+    """A call to the department this CLI serves (NOMINATIONS_INSTANCE_ID); imported late, starts fast."""
+    from nominations.bootstrap import configured_instance, service_name
+
+    return call(service_name(configured_instance()), method, *args)
+
+
 def today() -> str:
     return dt.date.today().isoformat()
 
@@ -78,7 +85,7 @@ EXPECTED = click.option("--expected-version", type=int, default=None, help="Từ
 @DATE
 def detect(**data) -> None:
     data["achievements"] = list(data["achievements"])
-    emit(call("nominations", "detect", data))
+    emit(nominations_call("detect", data))
 
 
 def declare(group: click.Group, name: str, help_text: str, options: list, argument: str, extra: list, invoke) -> None:
@@ -98,7 +105,7 @@ def change_command(name: str, command: str, help_text: str, options: list, shape
     """`exemplars NAME EXEMPLAR_ID ...`: one nominations command."""
 
     def invoke(exemplar_id: str, expected_version: int | None, **data):
-        return call("nominations", "change", exemplar_id, command, shape(data), expected_version)
+        return nominations_call("change", exemplar_id, command, shape(data), expected_version)
 
     declare(main, name, help_text, options, "exemplar_id", [EXPECTED], invoke)
 
@@ -196,7 +203,7 @@ change_command("withdraw", "withdraw", "Rút điển hình.", [click.option("--r
 @click.option("--year", type=int)
 @click.option("--json", "as_json", is_flag=True)
 def list_(as_json: bool, **filters) -> None:
-    found = call("nominations", "list", {k: v for k, v in filters.items() if v is not None})
+    found = nominations_call("list", {k: v for k, v in filters.items() if v is not None})
     if as_json:
         return emit(found)
     table = Table(title=f"Điển hình tiên tiến ({found['total']})")
@@ -211,14 +218,14 @@ def list_(as_json: bool, **filters) -> None:
 @main.command(help="Trạng thái hiện tại của một điển hình.")
 @click.argument("exemplar_id")
 def show(exemplar_id: str) -> None:
-    emit(call("nominations", "get", exemplar_id))
+    emit(nominations_call("get", exemplar_id))
 
 
 @main.command(help="Toàn bộ lịch sử của một điển hình, theo thứ tự.")
 @click.argument("exemplar_id")
 @click.option("--json", "as_json", is_flag=True)
 def history(exemplar_id: str, as_json: bool) -> None:
-    entries = call("nominations", "history", exemplar_id)
+    entries = nominations_call("history", exemplar_id)
     if as_json:
         return emit(entries)
     print_history(entries)
@@ -348,7 +355,7 @@ def council_case(council: str, case_id: str, as_json: bool) -> None:
     console.print("Đủ điều kiện." if eligibility["eligible"] else "[red]Chưa đủ điều kiện:[/]")
     for problem in eligibility["problems"]:
         console.print(f"  • {problem['message']}")
-    print_history(call("nominations", "history", case["exemplar_id"]))
+    print_history(nominations_call("history", case["exemplar_id"]))
 
 
 def case_command(name: str, command: str, help_text: str, options: list) -> None:
@@ -487,7 +494,7 @@ def replay(delivery_ids) -> None:
 
 @main.command(help="Danh mục: lĩnh vực, phong trào, loại đối tượng, hình thức khen thưởng.")
 def catalog() -> None:
-    emit(call("nominations", "catalog"))
+    emit(nominations_call("catalog"))
 
 
 # -- access tokens for the HTTP API --------------------------------------------------------
@@ -521,3 +528,8 @@ def token_issue(sub: str, role: str, department: str | None, council: str | None
         errors.print(f"[bold red]Lỗi:[/] {error.message}")
         sys.exit(EXIT_CODES.get(type(error), 4))
     click.echo(issued)
+
+
+from gateway.audit_cli import audit_group  # noqa: E402 - the auditors' commands live in their own module
+
+main.add_command(audit_group, name="audit")
