@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import psycopg2
 import pytest
 import requests
 
-from gateway import launcher
+from gateway import access, launcher
 from nominations.application import NominationsApplication
 from shared.catalog import load_catalog
 
@@ -105,15 +106,39 @@ def nameko_run(name: str, env: dict, log_path: Path) -> subprocess.Popen:
 
 
 class RunningSystem:
-    def __init__(self, base_url: str, env: dict, logs: Path, processes: dict, metrics_url: str):
+    def __init__(self, base_url: str, env: dict, logs: Path, processes: dict, metrics_url: str,
+                 token_secret: bytes = b""):
         self.base_url = base_url
         self.env = env
         self.logs = logs
         self.processes = processes
         self.metrics_url = metrics_url
+        self.token_secret = token_secret
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def token(self, role: str = access.OFFICER, sub: str | None = None, **scope) -> str:
+        """A bearer token signed with this system's secret, as `exemplars token issue` makes one."""
+        if role == access.OFFICER:
+            department = (os.environ | self.env).get("NOMINATIONS_DEPARTMENT", "hoi-nong-dan-yen-the")
+            scope.setdefault("department", department)
+        return access.issue(self.token_secret, sub=sub or f"test-{role.replace('_', '-')}", role=role, **scope)
+
+    def auth(self, role: str = access.OFFICER, sub: str | None = None, **scope) -> dict:
+        return {"Authorization": f"Bearer {self.token(role, sub, **scope)}"}
+
+    def auth_for(self, path: str) -> dict:
+        """The headers of whoever would normally call ``path``: the department's officer, the
+        council's secretary, the inbox's recipient, or an operator for notifications."""
+        parts = path.split("?")[0].strip("/").split("/")
+        if parts[0] == "councils" and len(parts) > 1:
+            return self.auth(access.SECRETARY, council=parts[1])
+        if parts[0] == "inbox" and len(parts) > 1:
+            return self.auth(access.OFFICER, sub=parts[1])
+        if parts[0] in ("operator", "deliveries", "subscriptions"):
+            return self.auth(access.OPERATOR)
+        return self.auth(access.OFFICER)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         exe = str(Path(sys.executable).with_name("exemplars"))
@@ -126,16 +151,19 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
     databases = {name: create_database() for name in services
                  if name != "gateway" and not name.startswith("notifications-worker")}
     logs = tmp_path_factory.mktemp("logs")
+    secret_file = tmp_path_factory.mktemp("keys") / "gateway-token.secret"  # this system's own, not var/keys/
+    secret_file.write_text(secrets.token_hex(32))
     port, metrics_port = free_port(), free_port()
     env = {"AMQP_URI": AMQP_URI, "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
-           "EVENT_RETRY_DELAYS_MS": "200,400"} | (extra_env or {})
+           "EVENT_RETRY_DELAYS_MS": "200,400", "GATEWAY_TOKEN_SECRET_FILE": str(secret_file)} | (extra_env or {})
     processes = {}
     for name in services:
         database = databases.get(name) or (databases["notifications"] if name.startswith("notifications") else None)
         own = {launcher.database_variable(name): PG_URL_BASE + database} if database else {}
         processes[name] = nameko_run(name, env | own, logs / f"{name}.log")
-    running = RunningSystem(f"http://127.0.0.1:{port}", env, logs, processes, f"http://127.0.0.1:{metrics_port}")
+    running = RunningSystem(f"http://127.0.0.1:{port}", env, logs, processes, f"http://127.0.0.1:{metrics_port}",
+                            access.load_secret(env["GATEWAY_TOKEN_SECRET_FILE"]))
     try:
         deadline = time.monotonic() + 90
         while not launcher.is_ready(timeout=2, url=running.base_url):

@@ -23,13 +23,13 @@ NOMINATION_QUEUE = "evt-nominations-#--awards_huyen_yen_the.on_nominations_event
 
 
 def get(system, path, **params):
-    response = requests.get(system.url(path), params=params, timeout=30)
+    response = requests.get(system.url(path), params=params, timeout=30, headers=system.auth_for(path))
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def post(system, path, body):
-    return requests.post(system.url(path), json=body, timeout=30)
+    return requests.post(system.url(path), json=body, timeout=30, headers=system.auth_for(path))
 
 
 def nominated_exemplar(system, award_form="giay-khen", kind="household"):

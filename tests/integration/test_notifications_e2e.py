@@ -35,11 +35,11 @@ def notify_system(tmp_path_factory, smtp):
 
 
 def post(system, path, body):
-    return requests.post(system.url(path), json=body, timeout=30)
+    return requests.post(system.url(path), json=body, timeout=30, headers=system.auth_for(path))
 
 
 def get(system, path, **params):
-    response = requests.get(system.url(path), params=params, timeout=30)
+    response = requests.get(system.url(path), params=params, timeout=30, headers=system.auth_for(path))
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -16,8 +16,13 @@ pytestmark = pytest.mark.integration
 ACTION_OF = {command: action for action, command in ACTIONS.items()}
 
 
-def post(system, path, body, **kwargs):
-    return requests.post(system.url(path), json=body, timeout=30, **kwargs)
+def post(system, path, body, headers=None, **kwargs):
+    return requests.post(system.url(path), json=body, timeout=30, headers=system.auth_for(path) | (headers or {}),
+                         **kwargs)
+
+
+def get(system, path, **kwargs):
+    return requests.get(system.url(path), timeout=30, headers=system.auth_for(path), **kwargs)
 
 
 def test_an_exemplar_from_detection_to_replication_over_http(system):
@@ -28,15 +33,14 @@ def test_an_exemplar_from_detection_to_replication_over_http(system):
     for step in LIFECYCLE:
         response = post(system, f"/exemplars/{exemplar_id}/{ACTION_OF[step]}", STEPS[step])
         assert response.status_code == 200, response.text
-    history = requests.get(system.url(f"/exemplars/{exemplar_id}/history"), timeout=30).json()
+    history = get(system, f"/exemplars/{exemplar_id}/history").json()
     officers = [h["type"].split(".")[1] for h in history if h["type"] != "exemplar.council_case_progressed"]
     assert officers == [
         "detected", "nurture_planned", "progress_recorded", "reviewed", "endorsed", "nominated", "publicized",
         "adoption_started",
     ]  # the district council's "case opened" lands in between, when it arrives
     assert all(h["business_date"] and h["recorded_at"] for h in history)
-    listed = requests.get(system.url("/exemplars"), params={"stage": "replicating", "field": "household-economy"},
-                          timeout=30).json()
+    listed = get(system, "/exemplars", params={"stage": "replicating", "field": "household-economy"}).json()
     assert exemplar_id in [item["id"] for item in listed["items"]]
 
 
@@ -45,17 +49,17 @@ def test_http_errors_are_problem_details(system):
     assert bad.status_code == 400 and bad.headers["Content-Type"].startswith("application/problem+json")
     assert bad.json()["field"] == "field" and "danh mục" in bad.json()["title"]
 
-    not_json = requests.post(system.url("/exemplars"), data="{oops", timeout=30)
+    not_json = requests.post(system.url("/exemplars"), data="{oops", timeout=30, headers=system.auth_for("/exemplars"))
     assert not_json.status_code == 400 and not_json.json()["field"] == "body"
 
-    missing = requests.get(system.url("/exemplars/7d1c0a52-1d43-4a55-9d1c-3a2b8c1e0f00"), timeout=30)
+    missing = get(system, "/exemplars/7d1c0a52-1d43-4a55-9d1c-3a2b8c1e0f00")
     assert missing.status_code == 404
 
     exemplar_id = post(system, "/exemplars", detect_data()).json()["id"]
     early = post(system, f"/exemplars/{exemplar_id}/nominations", STEPS["nominate"])
     assert early.status_code == 409 and early.json()["rule"] == "review-required"
     assert "sơ kết" in early.json()["title"]
-    history = requests.get(system.url(f"/exemplars/{exemplar_id}/history"), timeout=30).json()
+    history = get(system, f"/exemplars/{exemplar_id}/history").json()
     assert len(history) == 1  # nothing stored
 
     stale = post(system, f"/exemplars/{exemplar_id}/nurture-plan", STEPS["plan_nurture"], headers={"If-Match": "7"})
@@ -77,8 +81,7 @@ def test_concurrent_http_changes_one_wins_the_other_conflicts(system):
         results = dict(pool.map(progress, range(4)))
     assert sorted(results.values()) == [200, 409, 409, 409]
     winner = next(n for n, status in results.items() if status == 200)
-    notes = [h["payload"].get("note") for h in requests.get(system.url(f"/exemplars/{exemplar_id}/history"),
-                                                            timeout=30).json()]
+    notes = [h["payload"].get("note") for h in get(system, f"/exemplars/{exemplar_id}/history").json()]
     assert notes == [None, None, f"ghi chú {winner}"]
 
 
@@ -123,5 +126,5 @@ def test_a_broken_catalog_stops_the_service_naming_file_and_entry(tmp_path):
     ("/councils/huyen-yen-the/awards?year=hai-nghin", "year"),
 ])
 def test_bad_list_filters_are_invalid_input_not_a_server_error(system, path, field):
-    response = requests.get(system.url(path), timeout=30)
+    response = get(system, path)
     assert response.status_code == 400 and response.json()["field"] == field
