@@ -8,10 +8,15 @@ printed. A second household, nominated for the province's Bằng khen, is forwar
 the district council to the province. Subscribers of the household-economy field get
 the award announcement by email (an SMTP server the demo starts on SMTP_PORT) and by a
 signed webhook (an HTTP receiver the demo starts), both on loopback.
+
+The demo issues itself short-lived tokens with the gateway's secret (as `exemplars token
+issue` does): the department's officer, each council's secretary, and an operator who
+sets up the subscribers.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import json
@@ -24,22 +29,46 @@ import requests
 from aiosmtpd.controller import Controller
 from rich.console import Console
 
-from gateway import launcher
+from gateway import access, launcher
 from gateway.cli import print_history
 from notifications.channels import SIGNATURE_HEADER, verify
 
 console = Console()
 
 
+OFFICER = "officer"
+TOKENS: dict[str, str] = {}  # who -> bearer token, issued in main()
+
+
+def issue_tokens() -> None:
+    """Tokens for the people the demo plays, signed with the secret the gateway reads."""
+    secret = access.load_secret(os.environ.get("GATEWAY_TOKEN_SECRET_FILE") or None)
+    department = os.environ.get("NOMINATIONS_DEPARTMENT", "hoi-nong-dan-yen-the")
+    hour = dt.timedelta(hours=1)
+    TOKENS[OFFICER] = access.issue(secret, sub="demo-can-bo-hnd", role=access.OFFICER, department=department,
+                                   lifetime=hour)
+    TOKENS[access.OPERATOR] = access.issue(secret, sub="demo-van-hanh", role=access.OPERATOR, lifetime=hour)
+    for council in ("huyen-yen-the", "tinh-bac-giang"):
+        TOKENS[council] = access.issue(secret, sub=f"demo-thu-ky-{council}", role=access.SECRETARY, council=council,
+                                       lifetime=hour)
+
+
+def headers_for(path: str) -> dict:
+    """Each path as its owner calls it: a council's secretary, the operator, else the officer."""
+    parts = path.strip("/").split("/")
+    who = parts[1] if parts[0] == "councils" else access.OPERATOR if parts[0] == "subscriptions" else OFFICER
+    return {"Authorization": f"Bearer {TOKENS[who]}"}
+
+
 def post(path: str, body: dict) -> dict:
-    response = requests.post(launcher.gateway_url() + path, json=body, timeout=30)
+    response = requests.post(launcher.gateway_url() + path, json=body, timeout=30, headers=headers_for(path))
     if response.status_code >= 400:
         raise SystemExit(f"{path}: {response.status_code} {response.json().get('title')}")
     return response.json()
 
 
 def get(path: str, **params):
-    response = requests.get(launcher.gateway_url() + path, params=params, timeout=30)
+    response = requests.get(launcher.gateway_url() + path, params=params, timeout=30, headers=headers_for(path))
     response.raise_for_status()
     return response.json()
 
@@ -108,6 +137,7 @@ def main() -> None:
     if not launcher.is_ready():
         console.print("Hệ thống chưa chạy; đang khởi động (make start)…")
         launcher.main(["start"])
+    issue_tokens()
     with Receivers() as receivers:
         play(receivers)
 
