@@ -1,9 +1,9 @@
 """The publishing relay: stored events are the outbox.
 
 A command commits its events to the service's log; the relay reads the log after the
-commit, in log order, turns each event into a wire event and publishes it to RabbitMQ
-as a persistent message with publisher confirms. Only then does it move its position.
-A broker outage delays publishing; it never loses an event.
+commit, in log order, turns each event into a wire event signed with the instance's
+key and publishes it to RabbitMQ as a persistent message with publisher confirms. Only
+then does it move its position. A broker outage delays publishing; it never loses an event.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from eventsourcing.persistence import Notification
 from sqlalchemy import Connection, Engine, text
 
 from shared.follower import LogFollower
-from shared.wire import WireEvent, describe_event, exchange_name, wire_event
+from shared.signing import Signer
+from shared.wire import WireEvent, describe_event, exchange_name, routing_key, wire_event
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,11 @@ class Relay:
         source: str,
         instance: str,
         amqp_uri: str,
+        signer: Signer,
         batch_size: int = 500,
     ):
+        if signer.instance != instance:
+            raise ValueError(f"the relay of {instance!r} was given the key of {signer.instance!r}")
         self.follower = LogFollower(app, f"relay:{instance}", batch_size)
         self.leadership = Leadership(self.follower.engine, f"relay:{instance}")
         self.app = app
@@ -82,6 +86,7 @@ class Relay:
         self.instance = instance
         self.exchange = events_exchange(source)
         self.amqp_uri = amqp_uri
+        self.signer = signer
         self._connection: kombu.Connection | None = None
         self._producer: kombu.Producer | None = None
         self._position: int | None = None  # cached; the database row stays the truth (compare-and-set)
@@ -105,7 +110,7 @@ class Relay:
 
     def to_wire(self, notification: Notification) -> WireEvent:
         described = describe_event(self.app.mapper.to_domain_event(notification))
-        return wire_event(described, self.source, self.instance, notification.id)
+        return wire_event(described, self.source, self.instance, notification.id).signed(self.signer)
 
     def publish_pending(self) -> int:
         """Publish one batch after the stored position; return how many were published."""
@@ -121,7 +126,7 @@ class Relay:
                 wire = self.to_wire(notification)
                 producer.publish(
                     wire.to_message(),
-                    routing_key=wire.type,
+                    routing_key=routing_key(wire),
                     serializer="json",
                     delivery_mode=2,
                     retry=False,

@@ -5,16 +5,25 @@ it is gone. These republish the failed message to a delay queue (RabbitMQ per-qu
 TTL, dead-lettered back to the handler's queue: growing delays, no busy loop) and only
 then ack it; after the last delay they park it in ``<queue>.parked`` with the reason in
 its headers, for an operator to inspect and replay.
+
+``reliable_event_handler`` hands the method a verified ``WireEvent``, never a raw body: a
+message that is unsigned, signed by no trusted instance or changed since it was signed
+is parked at once (retrying cannot make it true) and nothing of it is acted on.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
+from typing import Callable, Iterable
 
 import kombu
-from nameko.events import EventHandler
+from nameko.events import EventHandler, get_event_exchange
 from nameko.messaging import Consumer
+
+from shared.signing import trusted_from_config
+from shared.wire import Unverified, verified
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,13 @@ def retry_delays(config: dict) -> tuple[int, ...]:
     """The retry delays (ms) from EVENT_RETRY_DELAYS_MS: a message is tried 1 + len(delays) times."""
     configured = config.get("EVENT_RETRY_DELAYS_MS")
     return tuple(int(d) for d in str(configured).split(",")) if configured else DEFAULT_DELAYS_MS
+
+
+def attempts_so_far(message) -> int:
+    try:  # headers are not signed: anyone could have set this one
+        return max(0, int((message.headers or {}).get(ATTEMPT_HEADER, 0)))
+    except (TypeError, ValueError):
+        return 0
 
 
 class RetryThenPark:
@@ -59,6 +75,7 @@ class RetryThenPark:
                 )(channel).declare()
             kombu.Queue(parked_queue_name(name), durable=True)(channel).declare()
         self._connection = kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+        self._sending = threading.Lock()  # one publish (and its confirm) at a time on that connection
 
     def stop(self) -> None:
         super().stop()
@@ -70,9 +87,8 @@ class RetryThenPark:
         self.queue_consumer.ack_message(message)
 
     def _retry_or_park(self, message, exc_info) -> None:
-        attempt = int(message.headers.get(ATTEMPT_HEADER, 0)) + 1
+        attempt = attempts_so_far(message) + 1
         reason = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
-        headers = dict(message.headers) | {ATTEMPT_HEADER: attempt, REASON_HEADER: reason[:2000]}
         if attempt <= len(self.delays):
             target = retry_queue_name(self.queue.name, self.delays[attempt - 1])
             log.warning("event handler %s failed (attempt %d), retrying in %d ms: %s",
@@ -80,20 +96,70 @@ class RetryThenPark:
         else:
             target = parked_queue_name(self.queue.name)
             log.error("event handler %s failed %d times; parked in %s: %s", self.method_name, attempt, target, reason)
-        producer = kombu.Producer(self._connection.default_channel)
-        self._connection.ensure(producer, producer.publish, max_retries=3)(
-            message.body,
-            exchange="",
-            routing_key=target,
-            headers=headers,
-            delivery_mode=2,
-            content_type=message.content_type,
-            content_encoding=message.content_encoding,
-        )
+        self._send(message, target, attempt, reason)
+
+    def _send(self, message, target: str, attempt: int, reason: str) -> None:
+        headers = dict(message.headers or {}) | {ATTEMPT_HEADER: attempt, REASON_HEADER: reason[:2000]}
+        with self._sending:
+            producer = kombu.Producer(self._connection.default_channel)
+            self._connection.ensure(producer, producer.publish, max_retries=3)(
+                message.body,
+                exchange="",
+                routing_key=target,
+                headers=headers,
+                delivery_mode=2,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+            )
 
 
 class ReliableEventHandler(RetryThenPark, EventHandler):
-    pass
+    """A nameko event handler that retries, parks, and acts only on verified wire events.
+
+    ``routes(config)``, if given, lists the routing keys the queue binds instead of
+    ``event_type``, which then only names the queue (``evt-<source>-<event_type>--<service>.<method>``).
+    ``ordered``: one consumer at a time takes the queue (RabbitMQ single active consumer),
+    so scaled copies apply events in the broker's order and the others stand by to take over.
+    """
+
+    def __init__(self, source_service: str, event_type: str,
+                 routes: Callable[[dict], Iterable[str]] | None = None, ordered: bool = False, **kwargs):
+        self.routes = routes
+        self.ordered = ordered
+        super().__init__(source_service, event_type, **kwargs)
+
+    def setup(self) -> None:
+        super().setup()
+        self.trusted = trusted_from_config(self.container.config)
+        if self.routes is not None or self.ordered:
+            exchange = get_event_exchange(self.source_service, self.container.config)
+            keys = self.routes(self.container.config) if self.routes is not None else [self.event_type]
+            self.queue = kombu.Queue(
+                self.queue.name, durable=True, bindings=[kombu.binding(exchange, routing_key=key) for key in keys],
+                queue_arguments={"x-single-active-consumer": True} if self.ordered else None)
+
+    def handle_message(self, body, message) -> None:
+        try:
+            event = verified(body, self.source_service, self.trusted)
+        except Unverified as rejected:
+            self._reject(body, message, str(rejected))
+            return
+        super().handle_message(event, message)
+
+    def _reject(self, body, message, reason: str) -> None:
+        """Park at once with the reason; log who and what it claims to be, never the payload."""
+        claims = body if isinstance(body, dict) else {}
+        target = parked_queue_name(self.queue.name)
+        log.error("rejected wire event %.100r from instance %.100r, notification %.30r, on %s: %.300s; parked in %s",
+                  claims.get("type"), claims.get("instance"), claims.get("notification_id"), self.method_name,
+                  reason, target)
+        try:
+            self._send(message, target, attempts_so_far(message) + 1, f"rejected: {reason}")
+        except Exception:  # noqa: BLE001 - not parked: put it back rather than lose it
+            log.exception("could not park a rejected wire event; requeued")
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
 
 
 class ReliableConsumer(RetryThenPark, Consumer):

@@ -7,20 +7,31 @@ class_version and upcasters handle that); the wire schema changes only by a new
 Version history:
   1 - type, source, notification id, aggregate id and version, business date, payload.
   2 - adds ``instance`` (the source instance, several departments run one service)
-      and ``recorded_at`` (when the source stored the event). A v1 message parses with
-      ``instance`` equal to ``source`` and no ``recorded_at``.
+      and ``recorded_at`` (when the source stored the event). A v1 message parses as v2
+      with ``instance`` equal to ``source`` and no ``recorded_at``.
+  3 - adds ``signature``: the source instance's Ed25519 signature (base64) over the
+      canonical form of the message without it (``canonical``). v1 and v2 messages still
+      parse, but carry no signature: consumers reject them like a forged one (``verified``)
+      and park them. Nothing unsigned is acted on; an operator who trusts a parked old
+      message can have its source re-publish it.
+
+Routing: the routing key is the event type, followed for an event addressed to one
+council by that council's level and jurisdiction (``routing_key``), so a council's queue
+binds only what is addressed to it and a ``#`` binding still receives everything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import to_jsonable_python
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+SIGNED_SINCE = 3
 EXCHANGE_SUFFIX = ".events"  # nameko's convention: "<service>.events", routing key = type
 
 
@@ -41,15 +52,19 @@ class WireEvent(BaseModel):
     business_date: dt.date | None = None
     recorded_at: dt.datetime | None = None
     payload: dict[str, Any]
+    signature: str | None = None  # v3: see ``signed`` and ``verified``
 
     @model_validator(mode="before")
     @classmethod
     def _upgrade(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("schema_version", 1) == 1:
-            data = dict(data)
-            data.setdefault("instance", data.get("source"))
-            data["schema_version"] = SCHEMA_VERSION
+        if isinstance(data, dict) and "instance" not in data and data.get("schema_version", 1) == 1:  # v1
+            data = dict(data, instance=data.get("source"), schema_version=2)  # what it now is; still unsigned
         return data
+
+    def signed(self, signer: "SignsAs") -> "WireEvent":
+        if signer.instance != self.instance:
+            raise ValueError(f"instance {signer.instance!r} cannot sign for {self.instance!r}")
+        return self.model_copy(update={"signature": signer.sign(canonical(self.to_message()))})
 
     @property
     def dedupe_key(self) -> tuple[str, int]:
@@ -57,6 +72,76 @@ class WireEvent(BaseModel):
 
     def to_message(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+class SignsAs(Protocol):  # shared.signing.Signer
+    instance: str
+
+    def sign(self, message: bytes) -> str: ...
+
+
+class Verifies(Protocol):  # shared.signing.TrustedKeys
+    def known(self, instance: str) -> bool: ...
+
+    def verify(self, instance: str, message: bytes, signature: str) -> bool: ...
+
+
+class Unverified(Exception):
+    """A wire event not to act on: unsigned, untrusted, altered or malformed. Says why, in English."""
+
+
+def canonical(message: dict[str, Any]) -> bytes:
+    """What is signed: the message as sent, without its signature, in one byte form.
+
+    Verification reads the body as received, not a re-parsed model: a later schema
+    version that adds a defaulted field must not break the signatures of older messages.
+    """
+    unsigned = {key: value for key, value in message.items() if key != "signature"}
+    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def verified(body: Any, source: str, trusted: Verifies) -> WireEvent:
+    """The wire event in ``body`` if a trusted instance signed exactly it; else ``Unverified``.
+
+    ``source`` is the service whose exchange it came from: a signed event claiming to be
+    from another service is refused too.
+    """
+    if not isinstance(body, dict):
+        raise Unverified("not a wire event: the body is not an object")
+    instance, signature, version = body.get("instance"), body.get("signature"), body.get("schema_version", 1)
+    if not isinstance(version, int) or version < SIGNED_SINCE or not isinstance(signature, str):
+        raise Unverified(f"unsigned wire event (schema_version {version!r}); signatures start at v{SIGNED_SINCE}")
+    try:
+        if not isinstance(instance, str) or not trusted.known(instance):
+            raise Unverified(f"unknown source instance {instance!r}: no trusted public key")
+        if not trusted.verify(instance, canonical(body), signature):
+            raise Unverified(f"bad signature: not signed by instance {instance!r}, or changed since")
+    except ValueError as error:  # that instance's key file is unreadable
+        raise Unverified(f"unusable key for instance {instance!r}: {error}") from None
+    if body.get("source") != source:
+        raise Unverified(f"signed as source {body.get('source')!r} but arrived on {exchange_name(source)}")
+    try:
+        return WireEvent.model_validate(body)
+    except ValidationError as error:  # a newer schema than ours, or the producer's bug
+        first = error.errors()[0]
+        raise Unverified(f"signed but not a valid wire event: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+                         ) from None
+
+
+# Events addressed to one council: (type -> payload fields naming its level and jurisdiction).
+ADDRESSED = {"exemplar.nominated": ("council_level", "jurisdiction"), "case.forwarded": ("to_level", "to_jurisdiction")}
+
+
+def addressed_to(event_type: str, level: str, jurisdiction: str) -> str:
+    return f"{event_type}.{level}.{jurisdiction}"
+
+
+def routing_key(event: WireEvent) -> str:
+    fields = ADDRESSED.get(event.type)
+    if fields is None:
+        return event.type
+    level, jurisdiction = (event.payload[field] for field in fields)
+    return addressed_to(event.type, level, jurisdiction)
 
 
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "business_date", "originator_topic")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +21,8 @@ import requests
 from gateway import access, launcher
 from nominations.application import NominationsApplication
 from shared.catalog import load_catalog
+from shared.signing import load_signer
+from shared.wire import WireEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("EXEMPLARS_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 user=root dbname=postgres")
@@ -27,6 +31,11 @@ PG_URL_BASE = os.environ.get("EXEMPLARS_PG_URL_BASE", "postgresql://root@127.0.0
 # share queues: nameko balances RPC over every service of the same name in a vhost.
 TEST_VHOST = f"exemplars_test_{uuid.uuid4().hex[:10]}"
 AMQP_URI = f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
+
+
+# Every service a session starts trusts this one folder of instance keys (and no other): each
+# makes its development key there on first start, and what tests publish is signed there too.
+TRUSTED_KEYS_DIR = Path(tempfile.mkdtemp(prefix="exemplars-test-keys-"))
 
 
 def rabbitmqctl(*args: str) -> None:
@@ -39,6 +48,17 @@ def test_vhost():
     rabbitmqctl("set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*")
     yield TEST_VHOST
     rabbitmqctl("delete_vhost", TEST_VHOST)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trusted_keys_dir():
+    yield TRUSTED_KEYS_DIR
+    shutil.rmtree(TRUSTED_KEYS_DIR, ignore_errors=True)
+
+
+def signed(event: WireEvent) -> WireEvent:
+    """``event`` signed by its own instance, whose key (made on first use) the session's services trust."""
+    return event.signed(load_signer(event.instance, keys_dir=TRUSTED_KEYS_DIR))
 
 
 @pytest.fixture(scope="session")
@@ -156,7 +176,8 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
     port, metrics_port = free_port(), free_port()
     env = {"AMQP_URI": AMQP_URI, "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
-           "EVENT_RETRY_DELAYS_MS": "200,400", "GATEWAY_TOKEN_SECRET_FILE": str(secret_file)} | (extra_env or {})
+           "EVENT_RETRY_DELAYS_MS": "200,400", "GATEWAY_TOKEN_SECRET_FILE": str(secret_file),
+           "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR)} | (extra_env or {})
     processes = {}
     for name in services:
         database = databases.get(name) or (databases["notifications"] if name.startswith("notifications") else None)

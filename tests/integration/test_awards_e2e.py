@@ -8,16 +8,16 @@ import kombu
 import pytest
 import requests
 
-from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, wait_for
+from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, signed, wait_for
 from gateway.http import ACTIONS
 from shared.reliable_events import REASON_HEADER, parked_queue_name
 from shared.relay import events_exchange
-from shared.wire import WireEvent
+from shared.wire import WireEvent, routing_key
 
 pytestmark = pytest.mark.integration
 ACTION_OF = {command: action for action, command in ACTIONS.items()}
 DISTRICT, PROVINCE = "huyen-yen-the", "tinh-bac-giang"
-NOMINATION_QUEUE = "evt-nominations-#--awards_huyen_yen_the.on_nominations_event"
+NOMINATION_QUEUE = "evt-nominations-council--awards_huyen_yen_the.on_nominations_event"
 
 
 
@@ -101,9 +101,11 @@ def test_a_form_above_the_district_is_forwarded_to_the_province(system):
     assert steps() == [("opened", "district"), ("forwarded", "district"), ("opened", "province")]
 
 
-def publish_raw(body: dict, routing_key: str) -> None:
+def publish_raw(event: WireEvent) -> None:
+    """As a department's relay would: signed by its instance, routed to its council."""
     with kombu.Connection(AMQP_URI, transport_options={"confirm_publish": True}) as conn:
-        conn.Producer().publish(body, exchange=events_exchange("nominations"), routing_key=routing_key,
+        conn.Producer().publish(signed(event).to_message(), exchange=events_exchange("nominations"),
+                                routing_key=routing_key(event),
                                 serializer="json", delivery_mode=2, declare=[events_exchange("nominations")])
 
 
@@ -117,8 +119,8 @@ def test_the_same_nomination_delivered_twice_opens_one_case(system):
                                            "field": "household-economy", "unit": "xã Tam Tiến",
                                            "department": "hoi-nong-dan-yen-the"},
                                "council_level": "district", "jurisdiction": DISTRICT})
-    publish_raw(event.to_message(), event.type)
-    publish_raw(event.to_message(), event.type)
+    publish_raw(event)
+    publish_raw(event)
     wait_for(lambda: case_for(system, DISTRICT, str(exemplar_id)), what="the case")
     time.sleep(1.0)  # give the second copy every chance to be (wrongly) applied
     cases = [c for c in get(system, f"/councils/{DISTRICT}/cases") if c["exemplar_id"] == str(exemplar_id)]
@@ -133,7 +135,7 @@ def test_a_failing_handler_is_retried_then_parked_with_its_reason_not_dropped(sy
                                 "subject": {"subject_kind": "household", "name": "x", "field": "household-economy",
                                             "unit": "x", "department": "x"},
                                 "council_level": "district", "jurisdiction": DISTRICT})
-    publish_raw(poison.to_message(), poison.type)
+    publish_raw(poison)
 
     def parked():
         with kombu.Connection(AMQP_URI) as conn:

@@ -8,7 +8,7 @@ import kombu
 import pytest
 import requests
 
-from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, free_port, start_system, wait_for
+from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, free_port, signed, start_system, wait_for
 from gateway.http import ACTIONS
 from shared.relay import events_exchange
 from shared.wire import WireEvent
@@ -105,7 +105,8 @@ def publish_awarded(exemplar_id: uuid.UUID) -> WireEvent:
                                "decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế",
                                "council_level": "district", "jurisdiction": DISTRICT})
     with kombu.Connection(AMQP_URI, transport_options={"confirm_publish": True}) as conn:
-        conn.Producer().publish(event.to_message(), exchange=events_exchange("nominations"), routing_key=event.type,
+        conn.Producer().publish(signed(event).to_message(), exchange=events_exchange("nominations"),
+                                routing_key=event.type,
                                 serializer="json", delivery_mode=2, declare=[events_exchange("nominations")])
     return event
 

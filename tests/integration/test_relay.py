@@ -7,10 +7,11 @@ import uuid
 import kombu
 import pytest
 
-from conftest import LIFECYCLE, STEPS, detect_data, rabbitmqctl
+from conftest import LIFECYCLE, STEPS, TRUSTED_KEYS_DIR, detect_data, rabbitmqctl
 from nominations.bootstrap import build
 from shared.relay import events_exchange
-from shared.wire import WireEvent
+from shared.signing import TrustedKeys
+from shared.wire import WireEvent, verified
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +30,13 @@ class Collector:
 
     def collect(self, instance: str, expected: int, timeout: float = 30.0) -> list[WireEvent]:
         received: list[WireEvent] = []
+        self.routing_keys: dict[int, str] = {}
 
         def on_message(body, message):
             event = WireEvent.model_validate(body)
             if event.instance == instance:
-                received.append(event)
+                received.append(verified(body, "nominations", TrustedKeys(TRUSTED_KEYS_DIR)))
+                self.routing_keys[event.notification_id] = message.delivery_info["routing_key"]
             message.ack()
 
         deadline = time.monotonic() + timeout
@@ -47,10 +50,13 @@ class Collector:
         return received
 
 
+def config(postgres_url, amqp_uri, instance: str) -> dict:
+    return {"AMQP_URI": amqp_uri, "DATABASE_URL": postgres_url, "INSTANCE_ID": instance,
+            "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR)}
+
+
 def runtime_on(postgres_url, amqp_uri):
-    return build({
-        "AMQP_URI": amqp_uri, "DATABASE_URL": postgres_url, "INSTANCE_ID": f"relay-test-{uuid.uuid4().hex[:8]}",
-    })
+    return build(config(postgres_url, amqp_uri, f"relay-test-{uuid.uuid4().hex[:8]}"))
 
 
 def drive(app, exemplars: int) -> int:
@@ -71,16 +77,21 @@ def assert_complete_and_in_order(events: list[WireEvent], expected: int) -> None
         assert per_exemplar == list(range(1, len(per_exemplar) + 1))
 
 
-def test_every_stored_event_is_published_as_a_wire_event(postgres_url, amqp_uri):
+def test_every_stored_event_is_published_as_a_signed_wire_event(postgres_url, amqp_uri):
     runtime = runtime_on(postgres_url, amqp_uri)
     collector = Collector(amqp_uri)
     expected = drive(runtime.app, 3)
     runtime.relay.drain()
-    events = collector.collect(runtime.instance, expected)
+    events = collector.collect(runtime.instance, expected)  # each one verified with the instance's public key
     assert_complete_and_in_order(events, expected)
+    assert {e.schema_version for e in events} == {3} and all(e.signature for e in events)
     nominated = next(e for e in events if e.type == "exemplar.nominated")
     assert nominated.source == "nominations" and nominated.business_date.isoformat() == "2018-10-02"
     assert nominated.payload["award_form"] == "giay-khen" and nominated.recorded_at is not None
+    # addressed to its council in the routing key, so only that council's queue gets it
+    assert collector.routing_keys[nominated.notification_id] == "exemplar.nominated.district.huyen-yen-the"
+    detected = next(e for e in events if e.type == "exemplar.detected")
+    assert collector.routing_keys[detected.notification_id] == "exemplar.detected"
     runtime.relay.drain()  # nothing new: publishes nothing twice
     assert runtime.relay.published == expected
 
@@ -117,7 +128,7 @@ def test_events_stored_while_the_broker_is_down_arrive_after_it_returns(postgres
 
 def test_two_copies_of_one_instance_publish_each_event_once_and_one_takes_over(postgres_url, amqp_uri):
     instance = f"relay-copies-{uuid.uuid4().hex[:8]}"
-    copies = [build({"AMQP_URI": amqp_uri, "DATABASE_URL": postgres_url, "INSTANCE_ID": instance}) for _ in range(2)]
+    copies = [build(config(postgres_url, amqp_uri, instance)) for _ in range(2)]
     collector = Collector(amqp_uri)
     controls = [(threading.Event(), threading.Event()) for _ in copies]
     threads = [threading.Thread(target=copy.relay.run, args=control, daemon=True)

@@ -1,11 +1,14 @@
-"""The wire contract: versioned, and old versions keep parsing."""
+"""The wire contract: versioned, old versions keep parsing, and only signed events are acted on."""
 
+import json
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from shared.wire import SCHEMA_VERSION, WireEvent
+from shared.signing import Signer, TrustedKeys
+from shared.wire import SCHEMA_VERSION, Unverified, WireEvent, canonical, routing_key, verified
 
 
 def v2_message() -> dict:
@@ -29,7 +32,7 @@ def test_version_1_messages_still_parse():
     del message["instance"], message["recorded_at"]
     message["schema_version"] = 1
     event = WireEvent.model_validate(message)
-    assert event.schema_version == SCHEMA_VERSION
+    assert event.schema_version == 2  # read as v2: still unsigned
     assert event.instance == "nominations" and event.recorded_at is None
     assert event.dedupe_key == ("nominations", 42)
 
@@ -38,3 +41,125 @@ def test_version_1_messages_still_parse():
 def test_malformed_messages_are_refused(change):
     with pytest.raises(ValidationError):
         WireEvent.model_validate(v2_message() | change)
+
+
+# -- v3: signatures --------------------------------------------------------------------
+
+INSTANCE = "nominations-hnd"
+
+
+def signer(instance: str = INSTANCE) -> Signer:
+    return Signer(instance, Ed25519PrivateKey.generate())
+
+
+def trusting(*signers: Signer, folder=None) -> TrustedKeys:
+    return TrustedKeys(folder, keys={s.instance: s.public_pem() for s in signers})
+
+
+def v3_message(by: Signer) -> dict:
+    """As the relay sends it, and as the broker hands it over: through JSON."""
+    message = v2_message() | {"schema_version": SCHEMA_VERSION, "instance": by.instance,
+                              "payload": {"award_form": "giay-khen", "achievement": "Hộ kinh tế giỏi 2018",
+                                          "score": 92.5, "subject": {"name": "Hộ ông Hoàng Văn Thắng"}}}
+    return json.loads(json.dumps(WireEvent.model_validate(message).signed(by).to_message()))
+
+
+def refusal(body, trusted, source="nominations") -> str:
+    with pytest.raises(Unverified) as refused:
+        verified(body, source, trusted)
+    return str(refused.value)
+
+
+def test_a_signed_v3_event_verifies_and_parses_to_what_was_signed(tmp_path):
+    key = signer()
+    body = v3_message(key)
+    event = verified(body, "nominations", trusting(key, folder=tmp_path))
+    assert event.schema_version == 3 and event.signature == body["signature"]
+    assert event.payload["subject"]["name"] == "Hộ ông Hoàng Văn Thắng"
+    assert WireEvent.model_validate(event.to_message()) == event  # v3 round trip
+
+
+def test_canonical_form_ignores_key_order_and_the_signature():
+    body = v3_message(signer())
+    shuffled = dict(reversed(list(body.items()))) | {"signature": "anything"}
+    assert canonical(shuffled) == canonical(body)
+    assert "Hoàng Văn Thắng".encode() in canonical(body)  # UTF-8 as is, not escaped
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_old_unsigned_versions_parse_but_are_never_verified(tmp_path, version):
+    message = v2_message() | {"schema_version": version}
+    WireEvent.model_validate(message)  # still readable, e.g. from a parked queue
+    assert "unsigned" in refusal(message, trusting(signer(), folder=tmp_path))
+
+
+def test_a_v3_message_without_a_signature_is_unsigned(tmp_path):
+    body = v3_message(signer())
+    del body["signature"]
+    assert "unsigned" in refusal(body, trusting(signer(), folder=tmp_path))
+
+
+def test_an_unknown_instance_is_refused(tmp_path):
+    stranger = signer("nominations-khong-ai-biet")
+    assert "unknown source instance" in refusal(v3_message(stranger), trusting(signer(), folder=tmp_path))
+
+
+def test_a_trusted_name_signed_with_another_key_is_refused(tmp_path):
+    genuine, impostor = signer(), signer()  # same instance name, different keys
+    assert "bad signature" in refusal(v3_message(impostor), trusting(genuine, folder=tmp_path))
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda b: b["payload"].update(award_form="bang-khen-tinh"),
+    lambda b: b.update(notification_id=b["notification_id"] + 1),
+    lambda b: b.update(aggregate_id=str(uuid.uuid4())),
+    lambda b: b.update(instance="nominations-other"),
+])
+def test_any_change_after_signing_is_refused(tmp_path, tamper):
+    key, other = signer(), signer("nominations-other")
+    body = v3_message(key)
+    tamper(body)
+    assert "bad signature" in refusal(body, trusting(key, other, folder=tmp_path))
+
+
+def test_a_signed_event_on_another_services_exchange_is_refused(tmp_path):
+    key = signer()
+    assert "arrived on awards.events" in refusal(v3_message(key), trusting(key, folder=tmp_path), source="awards")
+
+
+def test_signed_but_malformed_is_refused_not_crashed(tmp_path):
+    key = signer()
+    body = v2_message() | {"schema_version": 3, "instance": INSTANCE, "surprise": 1}
+    body["signature"] = key.sign(canonical(body))
+    assert "not a valid wire event" in refusal(body, trusting(key, folder=tmp_path))
+    assert "not an object" in refusal(["a", "list"], trusting(key, folder=tmp_path))
+
+
+def test_a_key_published_later_in_the_folder_is_trusted(tmp_path):
+    key = signer("hoi-phu-nu-yen-the")
+    trusted = TrustedKeys(tmp_path)
+    assert "unknown source instance" in refusal(v3_message(key), trusted)
+    (tmp_path / "hoi-phu-nu-yen-the.pub").write_text(key.public_pem())  # a new department joins
+    assert verified(v3_message(key), "nominations", trusted).instance == "hoi-phu-nu-yen-the"
+
+
+def test_a_new_event_is_written_in_the_current_version():
+    fields = {k: v for k, v in v2_message().items() if k != "schema_version"}
+    assert WireEvent(**fields).schema_version == SCHEMA_VERSION == 3
+
+
+def test_only_the_instance_itself_may_sign_its_events():
+    with pytest.raises(ValueError):
+        WireEvent.model_validate(v2_message() | {"schema_version": 3}).signed(signer("someone-else"))
+
+
+# -- routing ---------------------------------------------------------------------------
+
+def test_events_addressed_to_a_council_carry_it_in_the_routing_key():
+    nominated = WireEvent.model_validate(v2_message() | {"payload": {"council_level": "district",
+                                                                     "jurisdiction": "huyen-yen-the"}})
+    assert routing_key(nominated) == "exemplar.nominated.district.huyen-yen-the"
+    forwarded = WireEvent.model_validate(v2_message() | {"type": "case.forwarded", "payload": {
+        "to_level": "province", "to_jurisdiction": "tinh-bac-giang"}})
+    assert routing_key(forwarded) == "case.forwarded.province.tinh-bac-giang"
+    assert routing_key(WireEvent.model_validate(v2_message() | {"type": "award.granted"})) == "award.granted"

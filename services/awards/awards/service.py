@@ -2,30 +2,48 @@
 
 The service name comes from the council's jurisdiction (AWARDS_JURISDICTION), so each
 council has its own RPC and event queues and scaled copies of one council share them.
+The broker routes to those queues only what this council acts on: cases addressed to
+its level and jurisdiction, and the holds and awards every council's eligibility needs.
+Copies answer RPC side by side; one at a time takes the event queues (in order: a hold
+released before it was put, or a revocation before its grant, would count wrong).
 """
 
 import os
 
 from nameko.rpc import rpc
 
-from awards.bootstrap import build, service_name
+from awards.bootstrap import build, council_from_config, service_name
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
 from shared.reliable_events import reliable_event_handler
-from shared.wire import WireEvent
+from shared.wire import WireEvent, addressed_to
+
+# source -> (the event type addressed to one council, what every council needs whoever it concerns)
+ROUTES = {
+    "nominations": ("exemplar.nominated", ("exemplar.put_on_hold", "exemplar.hold_released")),
+    "awards": ("case.forwarded", ("award.granted", "award.revoked", "award.flagged_for_review")),
+}
+
+
+def routes(source: str):
+    def keys(config: dict) -> list[str]:
+        council = council_from_config(config)
+        addressed, everyone = ROUTES[source]
+        return [addressed_to(addressed, council.level, council.jurisdiction), *everyone]
+    return keys
 
 
 class AwardsService:
     name = service_name(os.environ.get("AWARDS_JURISDICTION", "huyen-yen-the"))
     runtime = RuntimeProvider(build)
 
-    @reliable_event_handler("nominations", "#")
-    def on_nominations_event(self, body):
-        self.runtime.app.receive(WireEvent.model_validate(body))
+    @reliable_event_handler("nominations", "council", routes=routes("nominations"), ordered=True)
+    def on_nominations_event(self, event: WireEvent):
+        self.runtime.app.receive(event)
 
-    @reliable_event_handler("awards", "#")
-    def on_awards_event(self, body):
-        self.runtime.app.receive(WireEvent.model_validate(body))
+    @reliable_event_handler("awards", "council", routes=routes("awards"), ordered=True)
+    def on_awards_event(self, event: WireEvent):
+        self.runtime.app.receive(event)
 
     @rpc(expected_exceptions=DomainError)
     def cases(self, status=None):

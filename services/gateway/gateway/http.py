@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 
 import shared.rpc  # noqa: F401 - our errors arrive as themselves
 from awards.bootstrap import service_name as council_service
+from nominations.bootstrap import configured_instance, service_name as nominations_service
 from gateway import access
 from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLES, SECRETARY
 from shared.errors import DomainError, InvalidInput, NotFound
@@ -214,7 +215,7 @@ def council_proxy(rpc, jurisdiction: str):
 
 class GatewayService:
     name = "gateway"
-    nominations = RpcProxy("nominations")
+    nominations = RpcProxy(nominations_service(configured_instance()))  # the department this gateway serves
     notifications = RpcProxy("notifications")
     rpc = AnyServiceRpc()
     settings = AccessSettings()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -13,10 +14,23 @@ from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
+from shared.signing import signer_from_config
 from shared.wire import WireEvent
 
 SERVICE = "nominations"
+DEFAULT_INSTANCE = "nominations-hoi-nong-dan-yen-the"
 log = logging.getLogger(__name__)
+
+
+def service_name(instance: str) -> str:
+    """Each department's instance is its own nameko service (own RPC and event queues), so
+    two departments never take each other's calls or events, and copies of one share them."""
+    return instance.replace("-", "_")
+
+
+def configured_instance() -> str:
+    """The instance this process runs as, or talks to (the gateway and CLI serve one department)."""
+    return os.environ.get("NOMINATIONS_INSTANCE_ID") or DEFAULT_INSTANCE
 
 
 @dataclass
@@ -53,7 +67,7 @@ class NominationsRuntime:
 def build(config: dict) -> NominationsRuntime:
     catalog = load_catalog(config.get("CATALOG_DIR") or None)
     database_url = config.get("DATABASE_URL") or default_database_url(SERVICE)
-    instance = config.get("INSTANCE_ID") or SERVICE
+    instance = config.get("INSTANCE_ID") or DEFAULT_INSTANCE
     app = NominationsApplication(
         catalog=catalog,
         department=config.get("DEPARTMENT") or "hoi-nong-dan-yen-the",
@@ -62,6 +76,7 @@ def build(config: dict) -> NominationsRuntime:
         jurisdiction=config.get("JURISDICTION") or "huyen-yen-the",
     )
 
-    relay = Relay(app, SERVICE, instance, config["AMQP_URI"])
+    signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
+    relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
     return NominationsRuntime(app, ExemplarListProjection(app), relay, instance, IdempotentConsumer(app))

@@ -1,8 +1,13 @@
-"""nameko entrypoints of the nominations service: translate, call, translate back."""
+"""nameko entrypoints of the nominations service: translate, call, translate back.
+
+The service name comes from the instance (NOMINATIONS_INSTANCE_ID), so each department
+has its own RPC and event queues and scaled copies of one department share them: RPC side
+by side, the councils' events one copy at a time, so each exemplar's steps land in order.
+"""
 
 from nameko.rpc import rpc
 
-from nominations.bootstrap import build
+from nominations.bootstrap import build, configured_instance, service_name
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
 from shared.reliable_events import reliable_event_handler
@@ -10,13 +15,13 @@ from shared.wire import WireEvent
 
 
 class NominationsService:
-    name = "nominations"
+    name = service_name(configured_instance())
     runtime = RuntimeProvider(build)
 
-    @reliable_event_handler("awards", "#")
-    def on_awards_event(self, body):
-        """Councils' steps and decisions land on the exemplar's history."""
-        self.runtime.receive(WireEvent.model_validate(body))
+    @reliable_event_handler("awards", "#", ordered=True)
+    def on_awards_event(self, event: WireEvent):
+        """Councils' steps and decisions land on the exemplar's history (of this department's exemplars)."""
+        self.runtime.receive(event)
 
     @rpc(expected_exceptions=DomainError)
     def detect(self, data):

@@ -16,6 +16,7 @@ from notifications.ledger import DELIVERY_QUEUE
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
+from shared.signing import signer_from_config
 from shared.wire import WireEvent
 
 SERVICE = "notifications"
@@ -103,6 +104,7 @@ def build(config: dict) -> NotificationsRuntime:
     instance = config.get("INSTANCE_ID") or SERVICE
     app = NotificationsApplication(catalog, known_event_types(), env=eventsourcing_env(database_url))
 
-    relay = Relay(app, SERVICE, instance, config["AMQP_URI"])
+    signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
+    relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
     return NotificationsRuntime(app, relay, JobPublisher(config["AMQP_URI"]), instance,
                                 int(config.get("DIGEST_HOUR") or 7))

@@ -24,12 +24,12 @@ class NotificationsService:
     runtime = RuntimeProvider(build)
 
     @reliable_event_handler("nominations", "#")
-    def on_nominations_event(self, body):
-        self.runtime.receive(WireEvent.model_validate(body))
+    def on_nominations_event(self, event: WireEvent):
+        self.runtime.receive(event)
 
     @reliable_event_handler("awards", "#")
-    def on_awards_event(self, body):
-        self.runtime.receive(WireEvent.model_validate(body))
+    def on_awards_event(self, event: WireEvent):
+        self.runtime.receive(event)
 
     @timer(interval=30)
     def release_waiting(self):
