@@ -1,0 +1,41 @@
+#!/bin/sh
+# Make the secrets a deployment mounts, once (deploy/README.md, "Keys"):
+#   <dir>/private/<instance>.key   each instance's Ed25519 signing key (PKCS#8 PEM), mode 600
+#   <dir>/trusted/<instance>.pub   its public half (SubjectPublicKeyInfo PEM): TRUSTED_KEYS_DIR
+#   <dir>/gateway-token.secret     the gateway's bearer-token secret (32 random bytes, hex)
+# <dir> is deploy/keys (git-ignored) unless KEYS_DIR says otherwise. Existing files are kept:
+# a replaced key could no longer vouch for the checkpoints it signed, so rotation is a
+# deliberate act (new instance key beside the old public one), not a re-run of this script.
+#
+#   deploy/make-keys.sh                          # the instances docker-compose.yml and deploy/k8s run
+#   deploy/make-keys.sh nominations-doan-thanh-nien-yen-the   # one more department
+set -eu
+umask 077
+
+KEYS_DIR=${KEYS_DIR:-$(dirname "$0")/keys}
+# Instance names as the services sign with them: NOMINATIONS_INSTANCE_ID for departments,
+# awards_<jurisdiction> for councils (awards/bootstrap.py, service_name), NOTIFICATIONS_INSTANCE_ID.
+DEFAULT_INSTANCES="nominations-hoi-nong-dan-yen-the nominations-lien-doan-lao-dong-yen-the awards_huyen_yen_the awards_tinh_bac_giang notifications"
+[ "$#" -gt 0 ] || set -- $DEFAULT_INSTANCES
+
+mkdir -p "$KEYS_DIR/private" "$KEYS_DIR/trusted"
+chmod 755 "$KEYS_DIR/trusted"  # public: readable by whatever user a container runs as
+for instance in "$@"; do
+    case "$instance" in
+        [A-Za-z0-9]*) ;;
+        *) echo "make-keys: bad instance name: $instance" >&2; exit 2 ;;
+    esac
+    private="$KEYS_DIR/private/$instance.key"
+    if [ ! -e "$private" ]; then
+        openssl genpkey -algorithm ed25519 -out "$private"
+        echo "made $private"
+    fi
+    # The public half is derived, so it is always rewritten from the private key.
+    openssl pkey -in "$private" -pubout -out "$KEYS_DIR/trusted/$instance.pub"
+    chmod 644 "$KEYS_DIR/trusted/$instance.pub"
+done
+
+if [ ! -e "$KEYS_DIR/gateway-token.secret" ]; then
+    openssl rand -hex 32 > "$KEYS_DIR/gateway-token.secret"
+    echo "made $KEYS_DIR/gateway-token.secret"
+fi

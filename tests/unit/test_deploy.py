@@ -1,0 +1,517 @@
+"""The deployment files, checked offline (no Docker engine, no cluster on this machine).
+
+- docker-compose.yml against the Compose Specification schema (deploy/schemas/compose-spec.json);
+- deploy/k8s/*.yaml against the Kubernetes API schemas (the kubernetes-validate package, strict:
+  unknown fields are errors) and the operators' CRD schemas (deploy/schemas/);
+- both against the launcher: every service runs the command `make run` and the end-to-end tests
+  run, under the identity the launcher gives it, with a database that is created, its own key,
+  and no secret written in the file.
+Each kind of check is also shown to refuse a broken file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shlex
+import stat
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
+
+from awards.bootstrap import service_name as council_instance
+from gateway import launcher
+from notifications.ledger import DELIVERY_QUEUE
+from shared.persistence import PROJECT_ROOT
+from shared.signing import TrustedKeys, load_signer
+
+DEPLOY = PROJECT_ROOT / "deploy"
+SCHEMAS = DEPLOY / "schemas"
+K8S_VERSIONS = ("1.30.0", "1.37.0")  # the oldest we support and the newest the package knows
+
+
+class PlainLoader(yaml.SafeLoader):
+    """SafeLoader as PyYAML ships it: nameko adds an implicit `${VAR}` resolver to SafeLoader
+    itself, which would silently rewrite compose's own `${VAR:?…}` syntax."""
+
+
+PlainLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "!env_var"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+class NamekoConfigLoader(yaml.SafeLoader):
+    """How `nameko run --config` reads a config file, without touching SafeLoader."""
+
+
+NamekoConfigLoader.add_constructor("!env_var", env_var_constructor)
+NamekoConfigLoader.add_implicit_resolver("!env_var", IMPLICIT_ENV_VAR_MATCHER, None)
+
+
+def load_yaml(path: Path):
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=PlainLoader)  # noqa: S506 - a SafeLoader
+
+
+def load_all_yaml(path: Path) -> list[dict]:
+    return [doc for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=PlainLoader) if doc]  # noqa: S506
+
+
+def launcher_command(name: str) -> list[str]:
+    """The launcher's command for ``name``, as a container in /app would spell it."""
+    argv = launcher.command_for(name)
+    config = Path(argv[4]).relative_to(PROJECT_ROOT).as_posix()
+    return [Path(argv[0]).name, *argv[1:4], config]
+
+
+# Every application service of a deployment and the launcher service it must run as.
+APP_SERVICES = {
+    "nominations-hoi-nong-dan-yen-the": "nominations",
+    "nominations-lien-doan-lao-dong-yen-the": "nominations",
+    "awards-huyen-yen-the": "awards-huyen-yen-the",
+    "awards-tinh-bac-giang": "awards-tinh-bac-giang",
+    "notifications": "notifications",
+    "notifications-worker": "notifications-worker-1",
+    "gateway": "gateway",
+}
+DEPARTMENTS = {"nominations-hoi-nong-dan-yen-the", "nominations-lien-doan-lao-dong-yen-the"}
+SIGNING = DEPARTMENTS | {"awards-huyen-yen-the", "awards-tinh-bac-giang", "notifications"}
+REQUIRED_ENV = {"RABBITMQ_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_PASSWORD",
+                "SMTP_HOST"}
+SECRETISH = re.compile(r"PASS|SECRET|COOKIE|TOKEN|KEY", re.IGNORECASE)
+URL_PASSWORD = re.compile(r"://[^/:@\s]+:([^@\s]+)@")
+
+
+def instance_of(service: str, env: dict) -> str:
+    """The instance name a service signs with (and its key is named after)."""
+    if service.startswith("nominations"):
+        return env["NOMINATIONS_INSTANCE_ID"]
+    if service.startswith("awards"):
+        return council_instance(env["AWARDS_JURISDICTION"])
+    return env["NOTIFICATIONS_INSTANCE_ID"]
+
+
+def created_databases() -> set[str]:
+    return set(re.findall(r"(?im)^\s*CREATE DATABASE (\w+);", (DEPLOY / "postgres-init.sql").read_text()))
+
+
+def database_of(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def test_launcher_names_in_these_tables_exist():
+    for name in APP_SERVICES.values():
+        assert launcher_command(name)[:2] == ["nameko", "run"]
+
+
+# --- Docker Compose ----------------------------------------------------------------------
+
+INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(value, env: dict):
+    """Compose's variable interpolation (${VAR}, ${VAR:-default}, ${VAR:?error}, …) on every value."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, env) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match):
+        if match["escaped"]:
+            return "$"
+        name = match["braced"] or match["named"]
+        op, arg, current = match["op"], match["arg"], env.get(name)
+        present = current is not None and (current != "" or not (op or "").startswith(":"))
+        if op in ("?", ":?") and not present:
+            raise MissingVariable(f"{name}: {arg}")
+        if op in ("-", ":-") and not present:
+            return arg
+        if op in ("+", ":+"):
+            return arg if present else ""
+        return current or ""
+
+    return INTERPOLATION.sub(replace, value)
+
+
+COMPOSE_ENV = {name: f"test-{name.lower()}" for name in REQUIRED_ENV}
+
+
+@pytest.fixture(scope="module")
+def compose_raw() -> dict:
+    return load_yaml(PROJECT_ROOT / "docker-compose.yml")
+
+
+@pytest.fixture(scope="module")
+def compose(compose_raw) -> dict:
+    return interpolate(compose_raw, COMPOSE_ENV)
+
+
+@pytest.fixture(scope="module")
+def compose_validator():
+    schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
+    jsonschema.Draft201909Validator.check_schema(schema)
+    return jsonschema.Draft201909Validator(schema)
+
+
+def env_of(service: dict) -> dict:
+    env = service.get("environment") or {}
+    return dict(item.split("=", 1) for item in env) if isinstance(env, list) else env
+
+
+def test_compose_file_follows_the_compose_specification(compose, compose_validator):
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in compose_validator.iter_errors(compose)]
+    assert not errors
+
+
+@pytest.mark.parametrize("break_it", [
+    lambda c: c["services"]["gateway"].__setitem__("comand", "nameko run gateway.http"),
+    lambda c: c["services"]["notifications-worker"]["deploy"].__setitem__("replica", 2),
+    lambda c: c["services"]["gateway"]["depends_on"]["postgres"].__setitem__("condition", "service_ready"),
+    lambda c: c["services"]["rabbitmq"].__setitem__("ports", "15672:15672"),
+    lambda c: c.__setitem__("secret", {}),
+])
+def test_a_broken_compose_file_is_refused(compose, compose_validator, break_it):
+    broken = copy.deepcopy(compose)
+    break_it(broken)
+    assert list(compose_validator.iter_errors(broken))
+
+
+def test_compose_refuses_to_start_without_each_secret(compose_raw):
+    required = set(re.findall(r"\$\{(\w+):\?", (PROJECT_ROOT / "docker-compose.yml").read_text()))
+    assert required == REQUIRED_ENV
+    documented = (DEPLOY / "README.md").read_text()
+    for name in REQUIRED_ENV:
+        assert name in documented, f"{name} is required but deploy/README.md does not say how to set it"
+        with pytest.raises(MissingVariable, match=name):
+            interpolate(compose_raw, {k: v for k, v in COMPOSE_ENV.items() if k != name})
+        with pytest.raises(MissingVariable, match=name):
+            interpolate(compose_raw, COMPOSE_ENV | {name: ""})
+
+
+def test_compose_writes_no_secret(compose_raw):
+    for name, service in compose_raw["services"].items():
+        for key, value in env_of(service).items():
+            value = str(value)
+            if key.endswith(("_FILE", "_DIR")):
+                assert value.startswith("/run/"), f"{name}.{key} should be a mounted path: {value}"
+            elif SECRETISH.search(key):
+                assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", value), f"{name}.{key} is not taken from the environment"
+            for password in URL_PASSWORD.findall(value):
+                assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", password), f"{name}.{key} has a password in it"
+    for secret in compose_raw.get("secrets", {}).values():
+        assert secret["file"].startswith("./deploy/keys/"), "secret files live in the git-ignored deploy/keys/"
+    assert "keys/" in (DEPLOY / ".gitignore").read_text().split()
+
+
+def test_every_compose_service_runs_the_launchers_command(compose):
+    apps = {name for name, s in compose["services"].items() if s.get("image") == "exemplars:local" or "build" in s}
+    assert apps == set(APP_SERVICES)
+    for name, launcher_name in APP_SERVICES.items():
+        command = compose["services"][name]["command"]
+        command = shlex.split(command) if isinstance(command, str) else command
+        assert command == launcher_command(launcher_name), name
+
+
+def test_compose_runs_two_departments_two_councils_notifications_workers_and_gateway(compose):
+    services = compose["services"]
+    assert "management" in services["rabbitmq"]["image"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["notifications-worker"]["deploy"]["replicas"] == 2
+    departments = [env_of(services[name]) for name in DEPARTMENTS]
+    for key in ("NOMINATIONS_INSTANCE_ID", "NOMINATIONS_DEPARTMENT", "NOMINATIONS_DATABASE_URL"):
+        assert len({env[key] for env in departments}) == 2, f"two departments share {key}"
+    for name in ("awards-huyen-yen-the", "awards-tinh-bac-giang"):
+        identity = launcher.SERVICES[name][2]  # the launcher's identity always wins: match it
+        assert {k: env_of(services[name]).get(k) for k in identity} == identity
+    levels = {env_of(services[n])["AWARDS_LEVEL"] for n in ("awards-huyen-yen-the", "awards-tinh-bac-giang")}
+    assert levels == {"district", "province"}
+    gateway = env_of(services["gateway"])
+    assert gateway["NOMINATIONS_INSTANCE_ID"] in {env["NOMINATIONS_INSTANCE_ID"] for env in departments}
+
+
+def test_each_compose_instance_has_its_own_database_and_it_is_created(compose):
+    urls = {}
+    for name in APP_SERVICES:
+        env = env_of(compose["services"][name])
+        variable = launcher.database_variable(APP_SERVICES[name])
+        if name != "gateway":
+            urls[name] = database_of(env[variable])
+    assert urls["notifications-worker"] == urls["notifications"]  # workers share the ledger
+    del urls["notifications-worker"]
+    assert len(set(urls.values())) == len(urls), f"two instances share a database: {urls}"
+    assert set(urls.values()) <= created_databases()
+
+
+def test_each_compose_instance_signs_with_its_own_mounted_key(compose):
+    declared = compose["secrets"]
+    instances = set()
+    for name in SIGNING:
+        service = compose["services"][name]
+        env = env_of(service)
+        instance = instance_of(name, env)
+        instances.add(instance)
+        mounted = {f"/run/secrets/{s['target']}": s["source"] for s in service["secrets"]}
+        assert env["SIGNING_KEY_FILE"] in mounted, f"{name}: SIGNING_KEY_FILE is not a mounted secret"
+        assert declared[mounted[env["SIGNING_KEY_FILE"]]]["file"] == f"./deploy/keys/private/{instance}.key"
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        trusted = env_of(service)["TRUSTED_KEYS_DIR"]
+        assert f"./deploy/keys/trusted:{trusted}:ro" in service["volumes"], name
+        if name not in SIGNING:
+            assert "SIGNING_KEY_FILE" not in env_of(service)
+    assert instances == default_key_instances()
+
+
+# --- the services read what the deployments set ------------------------------------------
+
+@pytest.mark.parametrize("service", ["nominations", "awards", "notifications"])
+def test_each_signing_service_reads_its_key_file_from_the_environment(service, monkeypatch):
+    """A deployment sets SIGNING_KEY_FILE; a config.yml that dropped it would make the
+    instance create a throw-away key in the (read-only) trusted keys folder instead."""
+    monkeypatch.setenv("SIGNING_KEY_FILE", "/run/secrets/signing.key")
+    config = yaml.load((PROJECT_ROOT / "services" / service / "config.yml").read_text(),  # noqa: S506
+                       Loader=NamekoConfigLoader)
+    assert config.get("SIGNING_KEY_FILE") == "/run/secrets/signing.key"
+
+
+# --- keys -------------------------------------------------------------------------------
+
+def default_key_instances() -> set[str]:
+    script = (DEPLOY / "make-keys.sh").read_text()
+    return set(re.search(r'^DEFAULT_INSTANCES="([^"]*)"', script, re.M).group(1).split())
+
+
+def test_make_keys_makes_keys_the_services_load_and_keeps_them(tmp_path):
+    env = os.environ | {"KEYS_DIR": str(tmp_path)}
+    subprocess.run(["sh", str(DEPLOY / "make-keys.sh")], env=env, check=True, capture_output=True, timeout=60)
+    trusted = TrustedKeys(tmp_path / "trusted")
+    first = {}
+    for instance in default_key_instances():
+        key_file = tmp_path / "private" / f"{instance}.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        signer = load_signer(instance, key_file)
+        assert trusted.verify(instance, b"checkpoint", signer.sign(b"checkpoint"))
+        assert not trusted.verify(instance, b"checkpoint!", signer.sign(b"checkpoint"))
+        first[instance] = key_file.read_bytes()
+    secret = (tmp_path / "gateway-token.secret").read_text().strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+
+    subprocess.run(["sh", str(DEPLOY / "make-keys.sh")], env=env, check=True, capture_output=True, timeout=60)
+    assert {i: (tmp_path / "private" / f"{i}.key").read_bytes() for i in first} == first
+    assert (tmp_path / "gateway-token.secret").read_text().strip() == secret
+
+
+# --- Kubernetes ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict]:
+    docs = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        docs += load_all_yaml(path)
+    return docs
+
+
+def named(manifests, kind: str) -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in manifests if doc["kind"] == kind}
+
+
+def structural(schema):
+    """A CRD's openAPIV3Schema as JSON Schema with the API server's rule for unknown fields:
+    an object that lists its properties accepts no others unless it preserves unknown fields
+    (what `kubectl apply` does with server-side strict field validation)."""
+    if isinstance(schema, list):
+        return [structural(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: structural(value) for key, value in schema.items()}
+    if "properties" in schema and "additionalProperties" not in schema \
+            and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        result["additionalProperties"] = False
+    if schema.get("nullable") and "type" in schema:
+        result["type"] = [schema["type"], "null"]
+    return result
+
+
+def crd_schema(path: Path, version: str) -> dict:
+    docs = load_all_yaml(path)
+    if docs[0].get("kind") == "CustomResourceDefinition":
+        (served,) = [v for v in docs[0]["spec"]["versions"] if v["name"] == version]
+        return served["schema"]["openAPIV3Schema"]
+    return docs[0]  # already the openAPIV3Schema
+
+
+CRD_VALIDATORS = {
+    ("rabbitmq.com/v1beta1", "RabbitmqCluster"): SCHEMAS / "rabbitmq.com_rabbitmqclusters.v1beta1.openapi.yaml",
+    ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda.sh_scaledobjects.yaml",
+}
+
+
+def validate_custom(doc: dict) -> None:
+    path = CRD_VALIDATORS[(doc["apiVersion"], doc["kind"])]
+    jsonschema.Draft7Validator(structural(crd_schema(path, doc["apiVersion"].split("/")[1]))).validate(doc)
+    assert doc["metadata"].get("name") and doc["metadata"].get("namespace") == "exemplars"
+
+
+def validate_manifest(doc: dict) -> None:
+    if (doc["apiVersion"], doc["kind"]) in CRD_VALIDATORS:
+        validate_custom(doc)
+        return
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_every_manifest_follows_its_schema(manifests):
+    kinds = {doc["kind"] for doc in manifests}
+    assert {"Deployment", "StatefulSet", "Service", "ConfigMap", "RabbitmqCluster", "ScaledObject"} <= kinds
+    for doc in manifests:
+        try:
+            validate_manifest(doc)
+        except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as error:
+            pytest.fail(f"{doc['kind']} {doc['metadata']['name']}: {error}")
+
+
+def _container(doc):
+    return doc["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize("kind, name, break_it", [
+    ("Deployment", "gateway", lambda d: _container(d).__setitem__("comand", ["nameko"])),
+    ("Deployment", "notifications-worker", lambda d: d["spec"].__setitem__("replicas", "two")),
+    ("Deployment", "awards-huyen-yen-the", lambda d: _container(d)["env"][0]["valueFrom"].__setitem__("secretRef", {})),
+    ("StatefulSet", "exemplars-postgres", lambda d: d["spec"].pop("selector")),
+    ("RabbitmqCluster", "exemplars-rabbitmq", lambda d: d["spec"].__setitem__("replicas", "three")),
+    ("RabbitmqCluster", "exemplars-rabbitmq", lambda d: d["spec"]["rabbitmq"].__setitem__("additionalConfg", "")),
+    ("RabbitmqCluster", "exemplars-rabbitmq", lambda d: d["spec"]["service"].__setitem__("type", "Ingress")
+     if "service" in d["spec"] else d["spec"].__setitem__("service", {"type": "Ingress"})),
+    ("ScaledObject", "notifications-worker", lambda d: d["spec"].pop("triggers")),
+    ("ScaledObject", "notifications-worker", lambda d: d["spec"]["triggers"][0].__setitem__("metadata", {"value": 1000})),
+    ("ScaledObject", "notifications-worker", lambda d: d["spec"].__setitem__("minReplicas", 2)),
+])
+def test_a_broken_manifest_is_refused(manifests, kind, name, break_it):
+    broken = copy.deepcopy(named(manifests, kind)[name])
+    break_it(broken)
+    with pytest.raises((kubernetes_validate.ValidationError, jsonschema.ValidationError)):
+        validate_manifest(broken)
+
+
+def test_every_deployment_runs_the_launchers_command(manifests):
+    deployments = named(manifests, "Deployment")
+    assert set(deployments) == set(APP_SERVICES)
+    for name, launcher_name in APP_SERVICES.items():
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == launcher_command(launcher_name), name
+        assert "args" not in container, name
+
+
+def k8s_env(doc: dict) -> dict:
+    """A container's environment with each value, or where it comes from."""
+    env = {}
+    for item in _container(doc)["env"]:
+        env[item["name"]] = item.get("value", item.get("valueFrom"))
+    return env
+
+
+def test_kubernetes_runs_two_departments_two_councils_notifications_workers_and_gateway(manifests):
+    deployments = named(manifests, "Deployment")
+    departments = [k8s_env(deployments[name]) for name in DEPARTMENTS]
+    for key in ("NOMINATIONS_INSTANCE_ID", "NOMINATIONS_DEPARTMENT", "NOMINATIONS_DATABASE_URL"):
+        assert len({env[key] for env in departments}) == 2, f"two departments share {key}"
+    for name in ("awards-huyen-yen-the", "awards-tinh-bac-giang"):
+        identity = launcher.SERVICES[name][2]
+        assert {k: k8s_env(deployments[name]).get(k) for k in identity} == identity
+
+    (scaler,) = named(manifests, "ScaledObject").values()
+    assert scaler["spec"]["scaleTargetRef"]["name"] == "notifications-worker"
+    assert scaler["spec"]["minReplicaCount"] >= 2 <= scaler["spec"]["maxReplicaCount"]
+    (trigger,) = scaler["spec"]["triggers"]
+    assert trigger["type"] == "rabbitmq" and trigger["metadata"]["queueName"] == DELIVERY_QUEUE
+    assert trigger["metadata"]["hostFromEnv"] in k8s_env(deployments["notifications-worker"])
+    assert "replicas" not in deployments["notifications-worker"]["spec"], "the autoscaler owns the count"
+
+    (rabbit,) = named(manifests, "RabbitmqCluster").values()
+    assert rabbit["spec"]["replicas"] == 3
+    assert "default_queue_type = quorum" in rabbit["spec"]["rabbitmq"]["additionalConfig"].splitlines()
+    assert not {"affinity", "override"} & set(rabbit["spec"]), "elided from the vendored CRD schema"
+
+
+def test_each_kubernetes_instance_has_its_own_database_and_it_is_created(manifests):
+    init = named(manifests, "ConfigMap")["exemplars-postgres-init"]["data"]["10-databases.sql"]
+    assert init == (DEPLOY / "postgres-init.sql").read_text(), "deploy/postgres-init.sql and postgres.yaml differ"
+    deployments = named(manifests, "Deployment")
+    urls = {name: database_of(k8s_env(deployments[name])[launcher.database_variable(APP_SERVICES[name])])
+            for name in APP_SERVICES if name != "gateway"}
+    assert urls.pop("notifications-worker") == urls["notifications"]
+    assert len(set(urls.values())) == len(urls), f"two instances share a database: {urls}"
+    assert set(urls.values()) <= created_databases()
+
+
+def test_kubernetes_writes_no_secret(manifests):
+    assert "Secret" not in {doc["kind"] for doc in manifests}, "secrets are made by hand (deploy/README.md)"
+    for doc in manifests:
+        if doc["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        defined = set()
+        for item in _container(doc)["env"]:
+            name, value = item["name"], item.get("value")
+            if name.endswith(("_FILE", "_DIR")):
+                assert value.startswith("/run/"), f"{name} should be a mounted path"
+            elif SECRETISH.search(name) or name == "AMQP_URI":
+                assert "secretKeyRef" in item.get("valueFrom", {}), f"{doc['metadata']['name']}.{name}"
+            for password in URL_PASSWORD.findall(value or ""):
+                # $(VAR) is expanded by Kubernetes only from a variable defined above it
+                variable = re.fullmatch(r"\$\((\w+)\)", password)
+                assert variable and variable[1] in defined, f"{doc['metadata']['name']}.{name} has a password"
+            defined.add(name)
+
+
+def test_each_kubernetes_instance_signs_with_its_own_mounted_key(manifests):
+    deployments = named(manifests, "Deployment")
+    config = named(manifests, "ConfigMap")["exemplars-config"]["data"]
+    secrets_used, instances = set(), set()
+    for name in APP_SERVICES:
+        doc = deployments[name]
+        pod = doc["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: m for m in _container(doc)["volumeMounts"]}
+        assert _container(doc)["envFrom"] == [{"configMapRef": {"name": "exemplars-config"}}]
+        trusted = mounts[config["TRUSTED_KEYS_DIR"]]
+        assert trusted["readOnly"] and volumes[trusted["name"]]["configMap"]["name"] == "exemplars-trusted-keys"
+        for volume in volumes.values():
+            if "secret" in volume:
+                secrets_used.add(volume["secret"]["secretName"])
+        env = k8s_env(doc)
+        if name not in SIGNING:
+            assert "SIGNING_KEY_FILE" not in env
+            continue
+        instance = instance_of(name, env)
+        instances.add(instance)
+        folder, file = env["SIGNING_KEY_FILE"].rsplit("/", 1)
+        mount = mounts[folder]
+        secret = volumes[mount["name"]]["secret"]
+        assert mount["readOnly"] and secret["items"] == [{"key": file, "path": file}]
+        assert secret["secretName"] == "exemplars-key-" + instance.replace("_", "-")
+        assert stat.S_IMODE(secret["defaultMode"]) == 0o400
+    assert instances == default_key_instances()
+    for doc in manifests:
+        for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            for item in container.get("env", []):
+                if "secretKeyRef" in item.get("valueFrom", {}):
+                    secrets_used.add(item["valueFrom"]["secretKeyRef"]["name"])
+    documented = (DEPLOY / "README.md").read_text()
+    for name in secrets_used | {"exemplars-trusted-keys"}:
+        name = "exemplars-key-<instance>" if name.startswith("exemplars-key-") else name
+        assert name in documented, f"deploy/README.md does not say how to create {name}"
