@@ -42,7 +42,8 @@ def wait_serving(rpc, service: str, method: str, processes: dict, timeout: float
             time.sleep(0.3)
 
 
-def nominated_exemplar(rpc, department: str, award_form: str = "giay-khen", name: str = "Hộ ông Hoàng Văn Thắng") -> str:
+def nominated_exemplar(rpc, department: str, award_form: str = "giay-khen",
+                       name: str = "Hộ ông Hoàng Văn Thắng") -> str:
     """An exemplar of ``department`` (a nominations service) taken through review and nominated."""
     nominations = getattr(rpc, department)
     exemplar_id = nominations.detect(detect_data(name=name))["id"]

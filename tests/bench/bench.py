@@ -60,6 +60,7 @@ from conftest import (  # noqa: E402
     LIFECYCLE,
     PG_URL_BASE,
     STEPS,
+    TRUSTED_KEYS_DIR,
     create_database,
     detect_data,
     drop_database,
@@ -67,6 +68,7 @@ from conftest import (  # noqa: E402
     rabbitmqctl,
 )
 from nominations.application import SNAPSHOT_INTERVAL, NominationsApplication  # noqa: E402
+from nominations.bootstrap import service_name as nominations_service  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/bench/: the fan-out part
 import audit_bench  # noqa: E402
@@ -119,12 +121,13 @@ TARGETS = {  # key -> (description, passes)
 }
 
 progress = Console(stderr=True)
+os.environ.setdefault("TRUSTED_KEYS_DIR", str(TRUSTED_KEYS_DIR))  # the run's services sign and trust keys there
 
 
 # -- the service -----------------------------------------------------------------------
 
 
-def wait_until_serving(process: subprocess.Popen, amqp_uri: str, service: str = SERVICE, method: str = "catalog",
+def wait_until_serving(process: subprocess.Popen, amqp_uri: str, service: str, method: str = "catalog",
                        timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     # Until the service binds its queue, each call comes back at once as UnknownService and
@@ -338,19 +341,20 @@ def call_all(amqp_uri: str, calls: list[Callable[[Any], Any]], clients: int, rat
     return Calls(results, sent, replied, start)
 
 
-def build_up(rpc, name: str, steps: list[str]) -> str:
-    """Detect one exemplar and take it through ``steps``; return its id."""
-    exemplar_id = rpc.nominations.detect(detect_data(name=name))["id"]
+def build_up(rpc, service: str, name: str, steps: list[str]) -> str:
+    """Detect one exemplar in the nominations ``service`` and take it through ``steps``; return its id."""
+    nominations = getattr(rpc, service)
+    exemplar_id = nominations.detect(detect_data(name=name))["id"]
     for version, step in enumerate(steps, start=2):
-        reply = rpc.nominations.change(exemplar_id, step, STEPS[step])
+        reply = nominations.change(exemplar_id, step, STEPS[step])
         if reply["version"] != version:
             raise RuntimeError(f"{step} on {exemplar_id}: version {reply['version']}, not {version}")
     return exemplar_id
 
 
-def drive_load(amqp_uri: str, exemplars: int, clients: int) -> tuple[float, float]:
+def drive_load(amqp_uri: str, service: str, exemplars: int, clients: int) -> tuple[float, float]:
     """Every exemplar through its lifecycle over RPC; return (start, last reply) perf_counter times."""
-    calls = [lambda rpc, n=n: build_up(rpc, f"Hộ đo tải số {n}", LIFECYCLE) for n in range(exemplars)]
+    calls = [lambda rpc, n=n: build_up(rpc, service, f"Hộ đo tải số {n}", LIFECYCLE) for n in range(exemplars)]
     done = call_all(amqp_uri, calls, clients)
     return done.start, max(done.replied)
 
@@ -553,19 +557,22 @@ def handoffs(args: argparse.Namespace, amqp_uri: str, vhost: str, logdir: Path, 
         council_env = {"AMQP_URI": amqp_uri, "AWARDS_DATABASE_URL": PG_URL_BASE + databases[-1]}
         processes[COUNCIL] = nameko_run(COUNCIL, council_env, logdir / f"handoff-{COUNCIL}.log")
         pids = {"nominations": processes[SERVICE].pid, "council": processes[COUNCIL].pid}
-        wait_until_serving(processes[SERVICE], amqp_uri)
+        nominations = nominations_service(nominations_env["NOMINATIONS_INSTANCE_ID"])
+        wait_until_serving(processes[SERVICE], amqp_uri, nominations)
         wait_until_serving(processes[COUNCIL], amqp_uri, COUNCIL_RPC, "council")
         clock.start_consuming()  # bound before the first nomination, so it sees every hand-off
 
         progress.print(f"hand-offs: {count} exemplars up to endorsement (untimed), {args.clients} clients")
-        exemplar_ids = call_all(amqp_uri, [lambda rpc, n=n: build_up(rpc, f"Hộ đo bàn giao số {n}", BEFORE_NOMINATION)
-                                           for n in range(count)], args.clients).results
+        exemplar_ids = call_all(amqp_uri, [
+            lambda rpc, n=n: build_up(rpc, nominations, f"Hộ đo bàn giao số {n}", BEFORE_NOMINATION)
+            for n in range(count)], args.clients).results
         wait_quiet(vhost)
 
         progress.print(f"hand-offs: nominating them at {rate:g}/s, {args.handoff_clients} clients")
         before = cpu_mark(pids)
-        nominating = call_all(amqp_uri, [lambda rpc, e=e: rpc.nominations.change(e, "nominate", STEPS["nominate"])
-                                         for e in exemplar_ids], args.handoff_clients, rate)
+        nominating = call_all(amqp_uri, [
+            lambda rpc, e=e: getattr(rpc, nominations).change(e, "nominate", STEPS["nominate"])
+            for e in exemplar_ids], args.handoff_clients, rate)
         opened = clock.wait_for("case.opened", exemplar_ids)
         cpu_nominating = core_shares(before, cpu_mark(pids))
         nominated = clock.wait_for("exemplar.nominated", exemplar_ids)
@@ -652,13 +659,13 @@ def measure(args: argparse.Namespace, logdir: Path) -> dict:
         }
         progress.print(f"starting nominations {instance} (max_workers {args.max_workers}) on {databases[0]}, {vhost}")
         service = nameko_run(SERVICE, env, log_path)
-        wait_until_serving(service, amqp_uri)
+        wait_until_serving(service, amqp_uri, nominations_service(instance))
 
         collector.start_consuming()  # bound before the first command, so it sees every event
 
         progress.print(f"driving {args.exemplars} exemplars × {EVENTS_PER_EXEMPLAR} commands, {args.clients} clients")
         before = cpu_mark({"service": service.pid})
-        load_start, load_end = drive_load(amqp_uri, args.exemplars, args.clients)
+        load_start, load_end = drive_load(amqp_uri, nominations_service(instance), args.exemplars, args.clients)
         if not collector.complete.wait(DRAIN_TIMEOUT_S):
             raise RuntimeError(
                 f"only {len(collector.seen)} of {expected} events reached the consumer within {DRAIN_TIMEOUT_S} s "

@@ -23,7 +23,8 @@ from pathlib import Path
 import kombu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import PG_URL_BASE, create_database, drop_database, free_port, nameko_run, rabbitmqctl  # noqa: E402
+from conftest import (PG_URL_BASE, TRUSTED_KEYS_DIR, create_database, drop_database, free_port,  # noqa: E402
+                      nameko_run, rabbitmqctl, signed)
 
 from notifications.application import NotificationsApplication  # noqa: E402
 from notifications.bootstrap import known_event_types  # noqa: E402
@@ -153,7 +154,8 @@ def announce(amqp_uri: str, n: int) -> None:
                                "decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế",
                                "council_level": "district", "jurisdiction": "huyen-yen-the"})
     with kombu.Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
-        conn.Producer().publish(event.to_message(), exchange=events_exchange("nominations"), routing_key=event.type,
+        conn.Producer().publish(signed(event).to_message(), exchange=events_exchange("nominations"),
+                                routing_key=event.type,
                                 serializer="json", delivery_mode=2, declare=[events_exchange("nominations")])
 
 
@@ -165,7 +167,7 @@ def run(subscribers: int = 10_000, log=print) -> dict:
     database = create_database()
     logs = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     env = {"AMQP_URI": amqp_uri, "NOTIFICATIONS_DATABASE_URL": PG_URL_BASE + database,
-           "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
+           "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR)}
     processes: list[subprocess.Popen] = []
     sink = CountingSink()
     try:
