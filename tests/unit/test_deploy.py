@@ -398,7 +398,8 @@ def _container(doc):
     ("RabbitmqCluster", "exemplars-rabbitmq", lambda d: d["spec"]["service"].__setitem__("type", "Ingress")
      if "service" in d["spec"] else d["spec"].__setitem__("service", {"type": "Ingress"})),
     ("ScaledObject", "notifications-worker", lambda d: d["spec"].pop("triggers")),
-    ("ScaledObject", "notifications-worker", lambda d: d["spec"]["triggers"][0].__setitem__("metadata", {"value": 1000})),
+    ("ScaledObject", "notifications-worker",
+     lambda d: d["spec"]["triggers"][0].__setitem__("metadata", {"value": 1000})),  # strings only
     ("ScaledObject", "notifications-worker", lambda d: d["spec"].__setitem__("minReplicas", 2)),
 ])
 def test_a_broken_manifest_is_refused(manifests, kind, name, break_it):
