@@ -6,7 +6,7 @@ council and a province council, each a real process started as `make run` starts
 - a council receives only the cases addressed to its level and jurisdiction: the province
   sees a case only once the district forwards it;
 - two copies of one department share its queues and its relay: each event is published
-  once and applied once.
+  once and applied once; when one copy stops, the other carries on with both.
 """
 
 import collections
@@ -31,10 +31,15 @@ NOM_A, NOM_B = nominations_service(A), nominations_service(B)  # their nameko se
 
 
 class Instances:
-    def __init__(self, rpc, databases: dict[str, str], spy: Spy):
+    def __init__(self, rpc, databases: dict[str, str], spy: Spy, processes: dict):
         self.rpc = rpc
         self.databases = databases
         self.spy = spy
+        self.processes = processes
+
+    def stop(self, name: str) -> None:
+        self.processes[name].terminate()
+        assert self.processes[name].wait(timeout=30) is not None
 
     def query(self, database: str, sql: str, *args) -> list[tuple]:
         with psycopg2.connect(PG_URL_BASE + self.databases[database]) as conn, conn.cursor() as cur:
@@ -78,10 +83,11 @@ def instances(tmp_path_factory):
             processes["a2"] = nameko_run("nominations", department(A, "hoi-nong-dan-yen-the", "a"), logs / "a2.log")
             wait_for(lambda: queue_consumers(TEST_VHOST).get(f"rpc-{NOM_A}", (0, 0))[0] == 2, timeout=90,
                      what="the second copy of department A serving")
-            yield Instances(rpc, databases, spy)
+            yield Instances(rpc, databases, spy, processes)
     finally:
         for process in processes.values():
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
         for process in processes.values():
             process.wait(timeout=15)
         for database in databases.values():
@@ -97,6 +103,14 @@ def test_departments_councils_and_copies_each_do_their_own_work_once(instances):
     case = wait_for(lambda: case_of(rpc, DISTRICT, a1), what="the district case of A's exemplar")
     wait_for(lambda: case_of(rpc, DISTRICT, b1), what="the district case of B's exemplar")
     wait_for(lambda: case_of(rpc, PROVINCE, a2), what="the province case, once forwarded")
+
+    # Both copies of A are attached to A's queues (RPC shared, events one at a time); the first
+    # stops and the second carries on alone: A's events still leave, the council's still land.
+    events_a, events_b = f"evt-awards-#--{NOM_A}.on_awards_event", f"evt-awards-#--{NOM_B}.on_awards_event"
+    queues = queue_consumers(TEST_VHOST)
+    assert queues[f"rpc-{NOM_A}"][0] == queues[events_a][0] == 2
+    assert queues[f"rpc-{NOM_B}"][0] == queues[events_b][0] == 1
+    instances.stop("a1")
     decide(rpc, DISTRICT, case["id"])
 
     nominations_a, nominations_b = getattr(rpc, NOM_A), getattr(rpc, NOM_B)
@@ -138,14 +152,13 @@ def test_departments_councils_and_copies_each_do_their_own_work_once(instances):
     assert [c["exemplar_id"] for c in rpc.awards_tinh_bac_giang.cases()] == [a2]
     assert case_of(rpc, DISTRICT, a2, status="forwarded") is not None
 
-    # Two copies of A: one relay published each of A's events exactly once ...
+    # Two copies of A, one after the other: each of A's events was published exactly once ...
+    nominations_a.history(a1)  # served by the remaining copy
     published = collections.Counter(body["notification_id"] for body, _ in instances.spy.drain()
                                     if body["instance"] == A)
     assert set(published.values()) == {1}
     assert sorted(published) == instances.log_ids("a", "nominations_events")
-    # ... and they share A's queues (competing consumers), with nothing failed or parked.
+    # ... and the copy left took over A's queues, with nothing failed or parked.
     queues = queue_consumers(TEST_VHOST)
-    events_a, events_b = f"evt-awards-#--{NOM_A}.on_awards_event", f"evt-awards-#--{NOM_B}.on_awards_event"
-    assert queues[f"rpc-{NOM_A}"][0] == queues[events_a][0] == 2
-    assert queues[f"rpc-{NOM_B}"][0] == queues[events_b][0] == 1
+    assert queues[f"rpc-{NOM_A}"][0] == queues[events_a][0] == 1
     assert queues[parked_queue_name(events_a)][1] == 0 and queues[parked_queue_name(events_b)][1] == 0
