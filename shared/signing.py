@@ -15,6 +15,7 @@ import base64
 import logging
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -67,17 +68,25 @@ def load_signer(instance: str, key_file: str | os.PathLike | None = None,
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-        try:  # O_EXCL: two copies of one instance starting together keep one key
-            fd = os.open(private_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole to a private temporary file, then linked into place: two copies of one
+        # instance starting together keep one key, and neither reads a half-written file.
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{instance}.", suffix=".key")
+        try:
             with os.fdopen(fd, "wb") as out:
                 out.write(pem)
+            os.link(temporary, private_file)
             log.warning("instance %s had no SIGNING_KEY_FILE; created a development key in %s", instance, folder)
         except FileExistsError:
             pass
+        finally:
+            os.unlink(temporary)
     signer = load_signer(instance, private_file)
     public_file = folder / f"{instance}.pub"
     if not public_file.exists() or public_file.read_text() != signer.public_pem():
-        public_file.write_text(signer.public_pem())
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{instance}.", suffix=".pub")
+        with os.fdopen(fd, "w") as out:
+            out.write(signer.public_pem())
+        os.replace(temporary, public_file)  # readers see the old file or the whole new one
     return signer
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-import requests
 
 from gateway import access, launcher
 from nominations.application import NominationsApplication
@@ -165,6 +164,19 @@ class RunningSystem:
         return subprocess.run([exe, *args], capture_output=True, text=True, env=os.environ | self.env, timeout=60)
 
 
+def audit_sources(databases: dict[str, str], env: dict) -> str:
+    """AUDIT_SOURCES for a test system: each instance's log and its own database."""
+    from awards.bootstrap import service_name as council_service
+
+    sources = []
+    for name, database in databases.items():
+        service = name.split("-")[0]
+        instance = {"nominations": env["NOMINATIONS_INSTANCE_ID"], "notifications": "notifications"}.get(service) or \
+            council_service(launcher.spec_of(name)[2]["AWARDS_JURISDICTION"])
+        sources.append(f"{service}:{instance}={PG_URL_BASE}{database}")
+    return ",".join(sources)
+
+
 def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = None):
     """Every service of `make run` (and ``workers`` delivery workers) as real processes."""
     services = launcher.with_workers(workers)
@@ -178,6 +190,7 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
            "EVENT_RETRY_DELAYS_MS": "200,400", "GATEWAY_TOKEN_SECRET_FILE": str(secret_file),
            "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR)} | (extra_env or {})
+    env["AUDIT_SOURCES"] = audit_sources(databases, env)  # the gateway's read-only view for auditors
     processes = {}
     for name in services:
         database = databases.get(name) or (databases["notifications"] if name.startswith("notifications") else None)

@@ -63,7 +63,8 @@ def test_the_district_decides_a_giay_khen_and_it_reaches_the_exemplar(catalog, d
     decided = decide_path(district, opened_case(district))
     assert decided["status"] == "decided"
 
-    receiver = NominationsRuntime(nominations, None, None, "nominations-test", IdempotentConsumer(nominations))
+    receiver = NominationsRuntime(nominations, exemplars=None, relay=None, sealer=None, instance="nominations-test",
+                                 consumer=IdempotentConsumer(nominations))
     for event in published(district, "awards_huyen_yen_the"):
         receiver.receive(event)
         assert receiver.receive(event) == "duplicate"
@@ -173,7 +174,8 @@ def test_a_returned_case_shows_on_the_exemplar_and_it_can_be_nominated_again(cat
     district.change_case(opened_case(district), "appraise", {"passed": False, "appraiser": "Phòng Nội vụ",
                                                              "note": "Thiếu minh chứng thu nhập",
                                                              "business_date": "2018-10-08"})
-    receiver = NominationsRuntime(nominations, None, None, "nominations-test", IdempotentConsumer(nominations))
+    receiver = NominationsRuntime(nominations, exemplars=None, relay=None, sealer=None, instance="nominations-test",
+                                 consumer=IdempotentConsumer(nominations))
     for event in published(district, "awards_huyen_yen_the"):
         receiver.receive(event)
     last = nominations.history(exemplar_id)[-1]

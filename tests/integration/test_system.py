@@ -128,3 +128,47 @@ def test_a_broken_catalog_stops_the_service_naming_file_and_entry(tmp_path):
 def test_bad_list_filters_are_invalid_input_not_a_server_error(system, path, field):
     response = get(system, path)
     assert response.status_code == 400 and response.json()["field"] == field
+
+
+def test_auditors_read_timeline_state_proof_and_report_over_http(system):
+    """The auditor's read-only endpoints, computed by the gateway from every instance's log."""
+    from conftest import wait_for
+    from gateway import access
+
+    exemplar_id = post(system, "/exemplars", detect_data(name="Hộ bà Nguyễn Thị Lan")).json()["id"]
+    for step in LIFECYCLE:
+        assert post(system, f"/exemplars/{exemplar_id}/{ACTION_OF[step]}", STEPS[step]).status_code == 200
+    auditor = system.auth(access.AUDITOR, sub="thanh-tra-noi-vu")
+
+    def audit_get(path, **params):
+        return requests.get(system.url(path), params=params, headers=auditor, timeout=60)
+
+    timeline = wait_for(lambda: [e for e in audit_get(f"/audit/timeline/{exemplar_id}").json()
+                                 if e["service"] == "awards"] and audit_get(f"/audit/timeline/{exemplar_id}").json(),
+                        what="the district council's case on the timeline")
+    services = {e["service"] for e in timeline}
+    assert {"nominations", "awards"} <= services and timeline == sorted(timeline, key=lambda e: e["recorded_at"])
+    assert {e["type"] for e in timeline} >= {"exemplar.detected", "case.opened", "exemplar.adoption_started"}
+    assert all(e["instance"] and e["recorded_at"] for e in timeline)
+    page = audit_get(f"/audit/timeline/{exemplar_id}", format="html")
+    assert page.headers["Content-Type"].startswith("text/html") and "Dòng thời gian" in page.text
+
+    def all_proven():
+        reports = audit_get("/audit/verify").json()
+        return reports if all(r["ok"] and r["unproven_tail"] == 0 for r in reports) else None
+
+    reports = wait_for(all_proven, timeout=30, what="every log sealed and checkpointed")
+    assert {r["log"] for r in reports} == {"Nominations", "Awards", "Notifications"}
+    assert all(r["proven_up_to"] > 0 for r in reports if r["log"] == "Nominations")
+
+    state = audit_get(f"/audit/as-of/{exemplar_id}", at="2018-06-30").json()
+    assert state["state"]["stage"] == "nurturing" and state["service"] == "nominations"
+    register = audit_get("/audit/register", at="2018-06-30").json()
+    assert exemplar_id in [row["id"] for row in register]
+    report = audit_get("/audit/reports/2018", format="csv")
+    assert report.status_code == 200 and report.text.startswith("Mục,Mã,Tên,Năm 2018,Năm 2017")
+    assert audit_get("/audit/as-of/not-a-date", at="yesterday").status_code == 400
+
+    officer = requests.get(system.url("/audit/verify"), headers=system.auth(), timeout=30)
+    assert officer.status_code == 403
+    assert requests.get(system.url("/audit/verify"), timeout=30).status_code == 401

@@ -11,6 +11,7 @@ from awards.projections import CaseListProjection
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
+from shared.sealer import Sealer
 from shared.signing import signer_from_config
 
 SERVICE = "awards"
@@ -27,10 +28,12 @@ class AwardsRuntime:
     app: AwardsApplication
     cases: CaseListProjection
     relay: Relay
+    sealer: Sealer
     instance: str
 
     def background_catch_up(self) -> None:
         self.cases.catch_up()
+        self.sealer.seal_pending()
 
 
 def council_from_config(config: dict) -> Council:
@@ -53,4 +56,5 @@ def build(config: dict) -> AwardsRuntime:
     signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
     relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
     log.info("awards council %s (%s) on %s", council.jurisdiction, council.level, database_url.split("@")[-1])
-    return AwardsRuntime(app, CaseListProjection(app), relay, instance)
+    sealer = Sealer(app, signer)
+    return AwardsRuntime(app, CaseListProjection(app), relay, sealer, instance)

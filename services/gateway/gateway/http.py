@@ -25,10 +25,14 @@ from werkzeug.wrappers import Response
 
 import shared.rpc  # noqa: F401 - our errors arrive as themselves
 from awards.bootstrap import service_name as council_service
-from nominations.bootstrap import configured_instance, service_name as nominations_service
-from gateway import access
+from gateway import access, audit
 from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLES, SECRETARY
+from gateway.annual_report import annual_report, report_csv, report_html
+from nominations.bootstrap import configured_instance
+from nominations.bootstrap import service_name as nominations_service
+from shared.catalog import load_catalog
 from shared.errors import DomainError, InvalidInput, NotFound
+from shared.signing import TrustedKeys
 
 log = logging.getLogger(__name__)
 
@@ -387,3 +391,60 @@ class GatewayService:
     @requires(OPERATOR)
     def replay(self, request):
         return json_response(200, {"replayed": self.notifications.replay(body_of(request).get("delivery_ids", []))})
+
+    # -- auditors: read-only views computed from the logs (gateway.audit) ---------------------
+
+    @http("GET", "/audit/timeline/<string:exemplar_id>")
+    @translated
+    @requires(AUDITOR)
+    def audit_timeline(self, request, exemplar_id):
+        audited(request, "timeline", exemplar_id=exemplar_id)
+        entries = audit.timeline(audit.default_sources(), exemplar_id)
+        if request.args.get("format") == "html":
+            return Response(audit.timeline_html(exemplar_id, entries), content_type="text/html; charset=utf-8")
+        return json_response(200, entries)
+
+    @http("GET", "/audit/as-of/<string:aggregate_id>")
+    @translated
+    @requires(AUDITOR)
+    def audit_as_of(self, request, aggregate_id):
+        audited(request, "as-of", aggregate_id=aggregate_id, at=request.args.get("at"))
+        cutoff = audit.Cutoff.parse(request.args.get("at"))
+        return json_response(200, audit.as_of(audit.default_sources(), aggregate_id, cutoff))
+
+    @http("GET", "/audit/register")
+    @translated
+    @requires(AUDITOR)
+    def audit_register(self, request):
+        audited(request, "as-of", aggregate_id="register", at=request.args.get("at"))
+        cutoff = audit.Cutoff.parse(request.args.get("at"))
+        rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+                for row in audit.register_as_of(audit.default_sources(), cutoff)]
+        return json_response(200, rows)
+
+    @http("GET", "/audit/verify")
+    @translated
+    @requires(AUDITOR)
+    def audit_verify(self, request):
+        audited(request, "verify")
+        trusted = TrustedKeys()
+        return json_response(200, [audit.verify_source(s, trusted).to_json() for s in audit.default_sources()])
+
+    @http("GET", "/audit/reports/<int:year>")
+    @translated
+    @requires(AUDITOR)
+    def audit_report(self, request, year):
+        fmt = request.args.get("format", "json")
+        audited(request, "report", year=year, at=request.args.get("at"), format=fmt)
+        report = annual_report(audit.default_sources(), year, audit.Cutoff.parse(request.args.get("at")),
+                               load_catalog())
+        if fmt == "csv":
+            return Response(report_csv(report), content_type="text/csv; charset=utf-8")
+        if fmt == "html":
+            return Response(report_html(report), content_type="text/html; charset=utf-8")
+        return json_response(200, report)
+
+
+def audited(request, command: str, **details) -> None:
+    """Auditors' own use is logged, under the name their token carries."""
+    audit.record_use(command, user=principal_of(request).sub, via="http", **details)

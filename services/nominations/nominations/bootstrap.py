@@ -14,6 +14,7 @@ from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
+from shared.sealer import Sealer
 from shared.signing import signer_from_config
 from shared.wire import WireEvent
 
@@ -38,6 +39,7 @@ class NominationsRuntime:
     app: NominationsApplication
     exemplars: ExemplarListProjection
     relay: Relay
+    sealer: Sealer
     instance: str
     consumer: IdempotentConsumer
 
@@ -62,6 +64,7 @@ class NominationsRuntime:
 
     def background_catch_up(self) -> None:
         self.exemplars.catch_up()
+        self.sealer.seal_pending()
 
 
 def build(config: dict) -> NominationsRuntime:
@@ -79,4 +82,5 @@ def build(config: dict) -> NominationsRuntime:
     signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
     relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
-    return NominationsRuntime(app, ExemplarListProjection(app), relay, instance, IdempotentConsumer(app))
+    sealer = Sealer(app, signer)
+    return NominationsRuntime(app, ExemplarListProjection(app), relay, sealer, instance, IdempotentConsumer(app))

@@ -16,6 +16,7 @@ from notifications.ledger import DELIVERY_QUEUE
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
+from shared.sealer import Sealer
 from shared.signing import signer_from_config
 from shared.wire import WireEvent
 
@@ -79,12 +80,14 @@ class JobPublisher:
 class NotificationsRuntime:
     app: NotificationsApplication
     relay: Relay
+    sealer: Sealer
     jobs: JobPublisher
     instance: str
     digest_hour: int = 7
 
     def background_catch_up(self) -> None:
         self.app.subscriptions.catch_up()
+        self.sealer.seal_pending()
 
     def receive(self, event: WireEvent) -> int:
         started = time.perf_counter()
@@ -106,5 +109,6 @@ def build(config: dict) -> NotificationsRuntime:
 
     signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
     relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
-    return NotificationsRuntime(app, relay, JobPublisher(config["AMQP_URI"]), instance,
+    sealer = Sealer(app, signer)
+    return NotificationsRuntime(app, relay, sealer, JobPublisher(config["AMQP_URI"]), instance,
                                 int(config.get("DIGEST_HOUR") or 7))
