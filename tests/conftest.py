@@ -134,6 +134,10 @@ class RunningSystem:
         self.metrics_url = metrics_url
         self.token_secret = token_secret
 
+    @property
+    def amqp_uri(self) -> str:
+        return self.env["AMQP_URI"]
+
     def url(self, path: str) -> str:
         return self.base_url + path
 
@@ -186,7 +190,13 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
     secret_file = tmp_path_factory.mktemp("keys") / "gateway-token.secret"  # this system's own, not var/keys/
     secret_file.write_text(secrets.token_hex(32))
     port, metrics_port = free_port(), free_port()
-    env = {"AMQP_URI": AMQP_URI, "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
+    # A vhost of its own: durable queues outlive a system, and events left in them by one
+    # system's services must not reach the next system's (same-named) councils and notifications.
+    vhost = f"{TEST_VHOST}_{uuid.uuid4().hex[:6]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    env = {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+           "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
            "EVENT_RETRY_DELAYS_MS": "200,400", "GATEWAY_TOKEN_SECRET_FILE": str(secret_file),
            "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR)} | (extra_env or {})
@@ -217,6 +227,7 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
                 process.kill()
         for database in databases.values():
             drop_database(database)
+        rabbitmqctl("delete_vhost", vhost)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import kombu
 import pytest
 import requests
 
-from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, signed, wait_for
+from conftest import LIFECYCLE, STEPS, detect_data, signed, wait_for
 from gateway.http import ACTIONS
 from shared.reliable_events import REASON_HEADER, parked_queue_name
 from shared.relay import events_exchange
@@ -101,9 +101,9 @@ def test_a_form_above_the_district_is_forwarded_to_the_province(system):
     assert steps() == [("opened", "district"), ("forwarded", "district"), ("opened", "province")]
 
 
-def publish_raw(event: WireEvent) -> None:
+def publish_raw(system, event: WireEvent) -> None:
     """As a department's relay would: signed by its instance, routed to its council."""
-    with kombu.Connection(AMQP_URI, transport_options={"confirm_publish": True}) as conn:
+    with kombu.Connection(system.amqp_uri, transport_options={"confirm_publish": True}) as conn:
         conn.Producer().publish(signed(event).to_message(), exchange=events_exchange("nominations"),
                                 routing_key=routing_key(event),
                                 serializer="json", delivery_mode=2, declare=[events_exchange("nominations")])
@@ -119,8 +119,8 @@ def test_the_same_nomination_delivered_twice_opens_one_case(system):
                                            "field": "household-economy", "unit": "xã Tam Tiến",
                                            "department": "hoi-nong-dan-yen-the"},
                                "council_level": "district", "jurisdiction": DISTRICT})
-    publish_raw(event)
-    publish_raw(event)
+    publish_raw(system, event)
+    publish_raw(system, event)
     wait_for(lambda: case_for(system, DISTRICT, str(exemplar_id)), what="the case")
     time.sleep(1.0)  # give the second copy every chance to be (wrongly) applied
     cases = [c for c in get(system, f"/councils/{DISTRICT}/cases") if c["exemplar_id"] == str(exemplar_id)]
@@ -135,10 +135,10 @@ def test_a_failing_handler_is_retried_then_parked_with_its_reason_not_dropped(sy
                                 "subject": {"subject_kind": "household", "name": "x", "field": "household-economy",
                                             "unit": "x", "department": "x"},
                                 "council_level": "district", "jurisdiction": DISTRICT})
-    publish_raw(poison)
+    publish_raw(system, poison)
 
     def parked():
-        with kombu.Connection(AMQP_URI) as conn:
+        with kombu.Connection(system.amqp_uri) as conn:
             queue = kombu.Queue(parked_queue_name(NOMINATION_QUEUE), durable=True)(conn.channel())
             while True:
                 message = queue.get(no_ack=False)

@@ -8,7 +8,7 @@ import kombu
 import pytest
 import requests
 
-from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, free_port, signed, start_system, wait_for
+from conftest import LIFECYCLE, STEPS, detect_data, free_port, signed, start_system, wait_for
 from gateway.http import ACTIONS
 from shared.relay import events_exchange
 from shared.wire import WireEvent
@@ -97,14 +97,14 @@ def test_a_bad_subscription_is_refused_over_http(notify_system):
     assert refused.status_code == 400 and refused.json()["field"] == "channels.0"
 
 
-def publish_awarded(exemplar_id: uuid.UUID) -> WireEvent:
+def publish_awarded(system, exemplar_id: uuid.UUID) -> WireEvent:
     event = WireEvent(type="exemplar.awarded", source="nominations", instance=f"e2e-{uuid.uuid4().hex[:6]}",
                       notification_id=1, aggregate_id=exemplar_id, aggregate_version=9,
                       business_date=dt.date(2018, 10, 12),
                       payload={"award_id": str(uuid.uuid4()), "award_form": "giay-khen",
                                "decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế",
                                "council_level": "district", "jurisdiction": DISTRICT})
-    with kombu.Connection(AMQP_URI, transport_options={"confirm_publish": True}) as conn:
+    with kombu.Connection(system.amqp_uri, transport_options={"confirm_publish": True}) as conn:
         conn.Producer().publish(signed(event).to_message(), exchange=events_exchange("nominations"),
                                 routing_key=event.type,
                                 serializer="json", delivery_mode=2, declare=[events_exchange("nominations")])
@@ -118,7 +118,7 @@ def test_a_failing_webhook_is_retried_then_parked_and_an_operator_replays_it(not
             "recipient_id": "so-noi-vu", "recipient_kind": "unit", "name": "Sở Nội vụ", "exemplar_ids": [str(exemplar_id)],
             "channels": [{"channel": "webhook", "address": hook.url, "secret": SECRET}]})
         time.sleep(1.5)  # the subscription reaches the read model before the event
-        publish_awarded(exemplar_id)
+        publish_awarded(notify_system, exemplar_id)
         parked = wait_for(lambda: [p for p in get(notify_system, "/operator/parked") if p["recipient_id"] == "so-noi-vu"],
                           what="the parked delivery")
         assert "503" in parked[0]["last_error"] and parked[0]["attempts"] == 3
@@ -138,7 +138,7 @@ def test_killing_a_worker_mid_batch_loses_and_repeats_nothing_in_effect(notify_s
                 "exemplar_ids": [str(exemplar_id)],
                 "channels": [{"channel": "webhook", "address": hook.url, "secret": SECRET}]})
         time.sleep(1.5)
-        publish_awarded(exemplar_id)
+        publish_awarded(notify_system, exemplar_id)
         wait_for(lambda: len(hook.unique) >= 60, what="the batch under way")
         notify_system.processes["notifications-worker-1"].kill()  # SIGKILL: no goodbye, unacked jobs return
         wait_for(lambda: len(hook.unique) == len(recipients), timeout=90, what="every recipient")

@@ -56,11 +56,12 @@ def test_no_token_or_not_a_jwt_is_unauthenticated(header, reason):
 
 
 def test_an_expired_token_is_refused_after_the_leeway_only():
-    old = access.issue(SECRET, sub="a", role=AUDITOR, lifetime=dt.timedelta(hours=1), now=NOW - dt.timedelta(hours=2))
+    now = dt.datetime.now(dt.timezone.utc)  # the check uses the clock, so this test must too
+    old = access.issue(SECRET, sub="a", role=AUDITOR, lifetime=dt.timedelta(hours=1), now=now - dt.timedelta(hours=2))
     refusal = refusal_of(lambda: access.authenticate(SECRET, f"Bearer {old}"))
     assert refusal.detail == "expired" and "hết hạn" in refusal.message
     just = access.issue(SECRET, sub="a", role=AUDITOR, lifetime=dt.timedelta(hours=1),
-                        now=NOW - dt.timedelta(hours=1, seconds=10))
+                        now=now - dt.timedelta(hours=1, seconds=10))
     assert access.authenticate(SECRET, f"Bearer {just}").role == AUDITOR  # 10 s late: within clock skew
 
 
