@@ -22,8 +22,8 @@ from shared.reliable_events import parked_queue_name
 DECISION = {"decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế"}
 
 
-def rpc_proxy(timeout: float = 30):
-    return ClusterRpcProxy({"AMQP_URI": AMQP_URI}, timeout=timeout)
+def rpc_proxy(timeout: float = 30, amqp_uri: str = AMQP_URI):
+    return ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout)
 
 
 def wait_serving(rpc, service: str, method: str, processes: dict, timeout: float = 90) -> None:
@@ -72,20 +72,21 @@ def council_steps(history: list[dict]) -> list[tuple[str, str]]:
             if h["type"] == "exemplar.council_case_progressed"]
 
 
-def publish(body: dict, source: str, routing_key: str) -> None:
+def publish(body: dict, source: str, routing_key: str, amqp_uri: str = AMQP_URI) -> None:
     """Straight onto ``<source>.events``, as anyone with access to the broker could."""
     exchange = events_exchange(source)
-    with kombu.Connection(AMQP_URI, transport_options={"confirm_publish": True}) as conn:
+    with kombu.Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
         conn.Producer().publish(body, exchange=exchange, routing_key=routing_key, serializer="json",
                                 delivery_mode=2, declare=[exchange])
 
 
-def take_parked(queue: str, wanted, expected: int, timeout: float = 30) -> list[kombu.Message]:
+def take_parked(queue: str, wanted, expected: int, timeout: float = 30,
+                amqp_uri: str = AMQP_URI) -> list[kombu.Message]:
     """Wait for ``expected`` messages satisfying ``wanted(body)`` in ``queue``'s parked queue; take them."""
     found: list = []
 
     def more():
-        with kombu.Connection(AMQP_URI) as conn:
+        with kombu.Connection(amqp_uri) as conn:
             parked = kombu.Queue(parked_queue_name(queue), durable=True)(conn.channel())
             while (message := parked.get(no_ack=False)) is not None:
                 if wanted(message.payload):

@@ -25,8 +25,8 @@ STRANGER = "awards_huyen_khong_ton_tai"  # no public key anywhere
 
 
 @pytest.fixture(scope="module")
-def rpc():
-    with rpc_proxy() as proxy:
+def rpc(system):
+    with rpc_proxy(amqp_uri=system.amqp_uri) as proxy:
         yield proxy
 
 
@@ -64,15 +64,16 @@ def test_forged_tampered_and_unsigned_awards_change_nothing_and_are_parked_with_
     expected = {base + 1: "bad signature", base + 2: "unknown source instance", base + 3: "bad signature",
                 base + 4: "unsigned wire event (schema_version 2)"}
     for body in (impostor, stranger, tampered, unsigned):
-        publish(body, "awards", "award.granted")
+        publish(body, "awards", "award.granted", system.amqp_uri)
     genuine = award_granted(exemplar_id, DISTRICT, base + 5, "9005/QĐ-UBND").signed(district_key)
-    publish(genuine.to_message(), "awards", "award.granted")
+    publish(genuine.to_message(), "awards", "award.granted", system.amqp_uri)
 
     consumers = [f"evt-awards-#--{nominations_service(system.env['NOMINATIONS_INSTANCE_ID'])}.on_awards_event",
                  f"evt-awards-council--{DISTRICT}.on_awards_event", f"evt-awards-council--{PROVINCE}.on_awards_event",
                  "evt-awards-#--notifications.on_awards_event"]
     for queue in consumers:
-        parked = take_parked(queue, lambda body: body.get("notification_id") in expected, len(expected))
+        parked = take_parked(queue, lambda body: body.get("notification_id") in expected, len(expected),
+                             amqp_uri=system.amqp_uri)
         assert len(parked) == len(expected), queue
         for message in parked:
             reason = message.headers[REASON_HEADER]
