@@ -54,8 +54,8 @@ def exemplar_id(system):
     return exemplar_id
 
 
-def test_health_catalog_and_councils_need_no_token(system):
-    for path in ("/health", "/catalog", "/councils"):
+def test_health_readiness_catalog_and_councils_need_no_token(system):
+    for path in ("/health", "/ready", "/catalog", "/councils"):
         assert call(system, "GET", path).status_code == 200, path
 
 

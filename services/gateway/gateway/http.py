@@ -238,6 +238,17 @@ class GatewayService:
     def health(self, request):
         return json_response(200, {"status": "ok"})
 
+    @http("GET", "/ready")
+    @translated
+    @public
+    def ready(self, request):
+        """Readiness: every service this gateway needs answers over RPC (launcher and tests wait on it)."""
+        self.nominations.catalog()
+        for council in COUNCILS:
+            council_proxy(self.rpc, council).council()
+        self.notifications.ready()
+        return json_response(200, {"status": "ready"})
+
     @http("GET", "/catalog")
     @translated
     @public

@@ -84,10 +84,9 @@ def environment_for(name: str, base: dict | None = None) -> dict:
 
 
 def is_ready(timeout: float = 0.5, url: str | None = None) -> bool:
-    """The gateway answers, and nominations and every council answer it over RPC."""
+    """The gateway answers, and nominations, every council and notifications answer it over RPC."""
     try:
-        url = url or gateway_url()
-        return all(requests.get(url + path, timeout=timeout).status_code == 200 for path in ("/catalog", "/councils"))
+        return requests.get((url or gateway_url()) + "/ready", timeout=timeout).status_code == 200
     except requests.RequestException:
         return False
 

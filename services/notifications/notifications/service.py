@@ -64,6 +64,11 @@ class NotificationsService:
         return [_jsonable(d) for d in self.runtime.app.ledger.for_event(event_key)]
 
     @rpc
+    def ready(self):
+        """Answers once the service is consuming: the gateway's readiness check."""
+        return {"instance": self.runtime.instance}
+
+    @rpc
     def parked(self):
         return [_jsonable(d) for d in self.runtime.app.ledger.parked()]
 
