@@ -76,6 +76,7 @@ class Entry:
 @dataclass(frozen=True)
 class Finding:
     kind: str  # changed | removed | inserted | reordered | seals-altered | checkpoint-mismatch | bad-signature
+    #            | unproven
     notification_id: int | None
     detail: str  # English, for logs and reports
     originator_id: str | None = None
@@ -90,6 +91,7 @@ KIND_VI = {
     "seals-altered": "dấu niêm phong bị sửa",
     "checkpoint-mismatch": "không khớp điểm kiểm tra đã ký",
     "bad-signature": "chữ ký điểm kiểm tra không hợp lệ",
+    "unproven": "không có điểm kiểm tra đã ký nào chứng minh",
 }
 
 
@@ -100,16 +102,17 @@ class Report:
     proven_up_to: int = 0  # last checkpoint position whose chain matched the log
     checkpoints: int = 0
     unproven_tail: int = 0  # events after the last checkpoint: not yet covered by a signature
+    unnamed: int = 0  # suspicious positions beyond what one run names (see Verifier.MAX_PENDING)
     findings: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.findings
+        return not self.findings and not self.unnamed
 
     def to_json(self) -> dict:
         return {
             "log": self.log, "ok": self.ok, "events": self.events, "proven_up_to": self.proven_up_to,
-            "checkpoints": self.checkpoints, "unproven_tail": self.unproven_tail,
+            "checkpoints": self.checkpoints, "unproven_tail": self.unproven_tail, "unnamed": self.unnamed,
             "findings": [asdict(f) for f in self.findings],
         }
 
@@ -122,22 +125,27 @@ class Verifier:
     the auditor's own trusted keys, not from the bundle being checked.
     """
 
-    MAX_PENDING = 100_000  # beyond this many suspicious positions, stop naming and just count
+    MAX_PENDING = 100_000  # suspicious positions named per run; beyond that they are only counted
 
-    def __init__(self, log: str, checkpoints: Iterable[Checkpoint], verify_signature):
+    def __init__(self, log: str, instance: str, checkpoints: Iterable[Checkpoint], verify_signature):
+        """``instance`` is whose log this is: only its own key may sign its checkpoints (two
+        departments both keep a "Nominations" log)."""
         self.report = Report(log)
         self.checkpoints: list[Checkpoint] = []
         for checkpoint in sorted(checkpoints, key=lambda c: c.position):
-            if checkpoint.log != log:
-                continue
-            if verify_signature(checkpoint.instance, checkpoint.message(), checkpoint.signature):
+            if checkpoint.log != log or checkpoint.instance != instance:
+                self._find("bad-signature", checkpoint.position,
+                           f"checkpoint at {checkpoint.position} claims {checkpoint.instance}/{checkpoint.log}, "
+                           f"not {instance}/{log}")
+            elif verify_signature(instance, checkpoint.message(), checkpoint.signature):
                 self.checkpoints.append(checkpoint)
             else:
                 self._find("bad-signature", checkpoint.position,
-                           f"checkpoint at {checkpoint.position} is not signed by {checkpoint.instance}'s trusted key")
+                           f"checkpoint at {checkpoint.position} is not signed by {instance}'s trusted key")
         self.report.checkpoints = len(self.checkpoints)
         self._log_link = self._seal_link = GENESIS
         self._count = 0
+        self._broken = False  # a range failed: positions after it are not proven, whatever follows
         self._next_checkpoint = 0
         self._range_start = 0
         self._unmatched_events: dict[str, Entry] = {}  # content hash -> entry (suspicious positions)
@@ -158,6 +166,8 @@ class Verifier:
             self._take(entry)
         self._pass_checkpoints_before(None)
         self._name_suspects()
+        if self.report.events and not self.checkpoints:
+            self._find("unproven", None, f"{self.report.events} events and no trusted checkpoint: nothing is proven")
         return self.report
 
     def _take(self, entry: Entry) -> None:
@@ -171,11 +181,16 @@ class Verifier:
         if entry.seal is not None:
             self._seal_link = next_link(self._seal_link, entry.notification_id, entry.seal["event_hash"])
         sealed = entry.seal["event_hash"] if entry.seal else None
-        if content != sealed and len(self._unmatched_events) < self.MAX_PENDING:
-            if content is not None and (sealed is not None or entry.notification_id <= self.last_position):
-                self._unmatched_events[content] = entry
-            if sealed is not None:
-                self._unmatched_seals[sealed] = entry
+        if content == sealed or (sealed is None and entry.notification_id > self.last_position):
+            return  # as sealed, or simply not sealed yet
+        if len(self._unmatched_events) + len(self._unmatched_seals) >= 2 * self.MAX_PENDING:
+            self.report.unnamed += 1
+            return
+        light = _without_state(entry)  # what naming needs; never the events' bytes
+        if content is not None:
+            self._unmatched_events[content] = light
+        if sealed is not None:
+            self._unmatched_seals[sealed] = light
 
     def _pass_checkpoints_before(self, position: int | None) -> None:
         """Compare the chains at every checkpoint that ``position`` has gone past."""
@@ -185,10 +200,14 @@ class Verifier:
                 return
             span = f"({self._range_start}, {checkpoint.position}]"
             if self._log_link == checkpoint.chain_hash and self._count == checkpoint.count:
-                self.report.proven_up_to = checkpoint.position
+                if not self._broken:
+                    self.report.proven_up_to = checkpoint.position
             else:
+                self._broken = True
                 self._find("checkpoint-mismatch", checkpoint.position,
                            f"the log in {span} does not match the signed checkpoint at {checkpoint.position}")
+                # judge the next range on its own: one edit is one finding, not one per later checkpoint
+                self._log_link, self._count = checkpoint.chain_hash, checkpoint.count
             if self._seal_link != checkpoint.chain_hash:
                 self._find("seals-altered", checkpoint.position,
                            f"the seals in {span} were altered; positions named there may be incomplete")
@@ -216,11 +235,18 @@ class Verifier:
                            f"event {event['originator_id']} v{event['originator_version']} at position "
                            f"{entry.notification_id} was never sealed", event)
         for entry in sorted(self._unmatched_seals.values(), key=lambda e: e.notification_id):
-            if entry.event is None:
+            if entry.event is None or (entry.event["originator_id"], entry.event["originator_version"]) != (
+                    entry.seal["originator_id"], entry.seal["originator_version"]):
                 self._find("removed", entry.notification_id,
                            f"event {entry.seal['originator_id']} v{entry.seal['originator_version']} sealed at "
                            f"position {entry.notification_id} is missing", entry.seal)
         self.report.findings.sort(key=lambda f: (f.notification_id or 0, f.kind))
+
+
+def _without_state(entry: Entry) -> Entry:
+    if entry.event is None:
+        return entry
+    return Entry(entry.notification_id, {k: v for k, v in entry.event.items() if k != "state"}, entry.seal)
 
 
 def merge_by_position(events: Iterator[dict], seals: Iterator[dict]) -> Iterator[Entry]:

@@ -50,6 +50,10 @@ def checkpoint_of(row) -> Checkpoint:
                       chain_hash=row.chain_hash, sealed_at=row.sealed_at, signature=row.signature)
 
 
+class SealsRolledBack(Exception):
+    """Seals or checkpoints this process made are gone: someone is rewriting the tail."""
+
+
 class Sealer:
     def __init__(self, app: Application, signer: Signer, batch_size: int = 1000,
                  checkpoint_every: int = 1000, checkpoint_after_s: float = 5.0):
@@ -61,6 +65,10 @@ class Sealer:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_after_s = checkpoint_after_s
         self._last_checkpoint_at = time.monotonic()
+        # What this process sealed and signed, kept outside the database: if the newest seals
+        # and checkpoints are deleted, re-sealing would bless whatever was put in their place.
+        self._sealed_up_to = 0
+        self._signed_up_to = 0
         create_tables(metadata, self.engine)
 
     def seal_pending(self, checkpoint: bool | None = None) -> int:
@@ -86,6 +94,10 @@ class Sealer:
     def _seal_batch(self) -> int:
         with self.engine.begin() as conn:
             position, seq, link = self._head(conn)
+            if position < self._sealed_up_to:
+                log.error("log %s: seals after position %d, which this process made, are gone; refusing to seal "
+                          "again (an auditor's verify will name what changed)", self.log_name, position)
+                raise SealsRolledBack(f"{self.log_name}: seals rolled back from {self._sealed_up_to} to {position}")
             batch = self.app.recorder.select_notifications(start=position + 1, limit=self.batch_size)
             rows = []
             for n in batch:
@@ -96,16 +108,22 @@ class Sealer:
                              "originator_version": n.originator_version, "event_hash": content, "chain_hash": link})
             if rows:
                 conn.execute(insert(audit_seals), rows)
-            return len(rows)
+        if rows:
+            self._sealed_up_to = rows[-1]["notification_id"]
+        return len(rows)
 
     def _maybe_checkpoint(self, force: bool | None) -> None:
         if force is False:
             return
         with self.engine.connect() as conn:
             position, seq, link = self._head(conn)
-            last = conn.execute(select(audit_checkpoints.c.count)
-                                .order_by(audit_checkpoints.c.position.desc()).limit(1)).scalar()
-        since = seq - (last or 0)
+            last = conn.execute(select(audit_checkpoints.c.position, audit_checkpoints.c.count)
+                                .order_by(audit_checkpoints.c.position.desc()).limit(1)).first()
+        if (last.position if last else 0) < self._signed_up_to:
+            log.error("log %s: checkpoints after position %d, which this process signed, are gone; refusing to sign",
+                      self.log_name, last.position if last else 0)
+            raise SealsRolledBack(f"{self.log_name}: checkpoints rolled back below {self._signed_up_to}")
+        since = seq - (last.count if last else 0)
         due = since >= self.checkpoint_every or time.monotonic() - self._last_checkpoint_at >= self.checkpoint_after_s
         if since == 0 or not (force or due):
             return
@@ -118,4 +136,5 @@ class Sealer:
         except IntegrityError:
             return  # another copy signed this very position
         self._last_checkpoint_at = time.monotonic()
+        self._signed_up_to = position
         log.info("log %s sealed and signed up to position %d (%d events)", self.log_name, position, seq)

@@ -519,11 +519,23 @@ def wait_quiet(vhost: str, timeout: float = DRAIN_TIMEOUT_S) -> None:
     """
     deadline, quiet = time.monotonic() + timeout, 0
     while quiet < 2:
-        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "--no-table-headers", "messages"],
-                                check=True, timeout=120, capture_output=True, text=True).stdout
-        quiet = quiet + 1 if sum(int(n) for n in listed.split()) == 0 else 0
+        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "--no-table-headers", "name",
+                                 "messages"], check=True, timeout=120, capture_output=True, text=True).stdout
+        busy = {name: int(n) for name, n in (line.split() for line in listed.splitlines() if line.strip()) if int(n)}
+        quiet = quiet + 1 if not busy else 0
         if quiet < 2 and time.monotonic() > deadline:
-            raise RuntimeError(f"messages still queued in {vhost} after {timeout:.0f} s (a handler failing?)")
+            raise RuntimeError(f"messages still queued in {vhost} after {timeout:.0f} s (a handler failing?): {busy}")
+
+
+def remove_queues_of(amqp_uri: str, vhost: str, service: str) -> None:
+    """Delete a stopped service's event queues: durable, they would fill with later phases' events."""
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "--no-table-headers", "name"],
+                            check=True, timeout=120, capture_output=True, text=True).stdout.split()
+    with kombu.Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        for name in listed:
+            if f"--{service}." in name:
+                channel.queue_delete(name)
 
 
 def spread(seconds: list[float]) -> dict[str, float]:
@@ -675,6 +687,7 @@ def measure(args: argparse.Namespace, logdir: Path) -> dict:
         collector.close()
         stop(service)  # the bare measurements get a quiet machine
         service = None
+        remove_queues_of(amqp_uri, vhost, nominations_service(instance))  # no one reads them from now on
 
         commands = expected  # one command per event
         results = {

@@ -109,7 +109,7 @@ def test_a_checkpoint_signed_by_another_key_is_refused(sealed, tmp_path):
     forger = load_signer(INSTANCE, keys_dir=tmp_path / "forger")
     sql(sealed["db"], "UPDATE audit_checkpoints SET signature = %s", forger.sign(b"anything"))
     report = audit.verify_source(sealed["source"], sealed["trusted"])
-    assert [f.kind for f in report.findings] == ["bad-signature"] and report.proven_up_to == 0
+    assert [f.kind for f in report.findings] == ["bad-signature", "unproven"] and report.proven_up_to == 0
 
 
 def test_an_export_verifies_offline_and_tampering_the_bundle_is_named(sealed, tmp_path):
@@ -232,3 +232,60 @@ def test_the_audit_commands_work_with_read_only_credentials_and_log_their_use(se
 
     used = [json.loads(line)["command"] for line in audit_log.read_text(encoding="utf-8").splitlines()]
     assert used == ["verify", "timeline", "report", "replay", "export", "as-of", "verify", "verify"]
+
+
+def test_old_event_versions_replay_through_upcasters_and_snapshots_change_no_answer(sealed):
+    from eventsourcing.persistence import StoredEvent
+
+    app, source = sealed["app"], sealed["source"]
+    old_id = uuid.uuid4()
+    v1_state = {  # Detected v1 kept achievements as one ';'-separated string
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2018-04-16T08:00:00+00:00"},
+        "originator_topic": "nominations.domainmodel:Exemplar",
+        "business_date": {"_type_": "date_iso", "_data_": "2018-04-16"},
+        "subject_kind": "household", "name": "Hộ ông A", "field": "household-economy",
+        "movement": "farmers-good-business", "unit": "xã Đồng Tâm", "department": "hoi-nong-dan-yen-the",
+        "achievements": "Gà đồi 6.000 con; Tạo việc làm cho 8 lao động"}
+    app.recorder.insert_events([StoredEvent(originator_id=old_id, originator_version=1,
+                                            topic="nominations.domainmodel:Exemplar.Detected",
+                                            state=json.dumps(v1_state).encode())])
+    long_id = sealed["ids"][4]
+    for n in range(120):  # past two snapshot intervals
+        app.change(long_id, "record_progress", {"note": f"tiến độ {n}", "business_date": "2018-10-20"})
+    assert list(app.snapshots.get(uuid.UUID(long_id)))
+    sealed["projection"].catch_up()
+
+    assert audit.as_of([source], str(old_id), audit.Cutoff())["state"]["stage"] == "detected"
+    [detected] = audit.timeline([source], str(old_id))
+    assert detected["payload"]["achievements"] == ["Gà đồi 6.000 con", "Tạo việc làm cho 8 lao động"]
+    replayed = audit.as_of([source], long_id, audit.Cutoff())
+    live = app.summary(long_id)  # loaded from a snapshot
+    assert replayed["version"] == live["version"] and replayed["state"]["stage"] == live["stage"]
+    [result] = audit.replay([source])
+    assert result["differences"] == [] and result["events"] == app.recorder.max_notification_id()
+
+
+def test_the_sealer_refuses_to_bless_a_rewritten_tail(sealed):
+    """Deleting the newest seals and checkpoints, then editing the events there: a running
+    sealer notices what it made is gone and seals nothing more."""
+    from shared.sealer import SealsRolledBack
+
+    db, sealer = sealed["db"], sealed["sealer"]
+    last = sql(db, "SELECT max(position) FROM audit_checkpoints")[0][0]
+    sql(db, "DELETE FROM audit_checkpoints")
+    sql(db, "DELETE FROM audit_seals WHERE notification_id > %s", last - 5)
+    sql(db, "UPDATE nominations_events SET state = convert_to(replace(convert_from(state, 'UTF8'), '2018-', '2017-'), "
+            "'UTF8') WHERE id = %s", last - 2)
+    with pytest.raises(SealsRolledBack):
+        sealer.seal_pending(checkpoint=True)
+    assert sql(db, "SELECT count(*) FROM audit_checkpoints")[0][0] == 0
+    report = audit.verify_source(sealed["source"], sealed["trusted"])
+    assert not report.ok and "unproven" in {f.kind for f in report.findings}
+
+
+def test_replay_refuses_a_service_database_as_its_scratch(sealed):
+    from shared.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        audit.replay([sealed["source"]], scratch_url=sealed["source"].url)
+    assert sealed["projection"].dump()  # the live read model is still there

@@ -14,12 +14,15 @@ are never read: every answer comes from the events themselves.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import functools
 import getpass
 import io
 import json
 import logging
 import os
+import re
 import tarfile
 import tempfile
 import time
@@ -27,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import Application
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -43,6 +47,7 @@ log = logging.getLogger("exemplars.audit")
 templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(["html", "j2"]))  # self-contained pages for auditors
 PAGE = 5_000
+LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")  # what an auditor's "09:00" means
 LOG_NAMES = {"nominations": "Nominations", "awards": "Awards", "notifications": "Notifications"}
 Progress = Callable[[int], None]  # called with how many events were just handled
 
@@ -63,12 +68,7 @@ def default_sources(environ: dict | None = None) -> list[LogSource]:
     ``AUDIT_SOURCES`` (``service:instance=url,…``) names others."""
     environ = dict(os.environ if environ is None else environ)
     if environ.get("AUDIT_SOURCES"):
-        sources = []
-        for item in environ["AUDIT_SOURCES"].split(","):
-            kind_instance, url = item.split("=", 1)
-            service, instance = kind_instance.split(":", 1)
-            sources.append(LogSource(service.strip(), instance.strip(), url.strip()))
-        return sources
+        return parse_sources(environ["AUDIT_SOURCES"].split(","))
     from awards.bootstrap import service_name
     from gateway import launcher
 
@@ -89,6 +89,25 @@ def default_sources(environ: dict | None = None) -> list[LogSource]:
     return sources
 
 
+def parse_sources(items) -> list[LogSource]:
+    """``service:instance=url`` items (CLI --source, AUDIT_SOURCES) as sources; bad ones refused."""
+    from shared.errors import InvalidInput
+
+    sources = []
+    for item in items:
+        try:
+            kind_instance, url = item.split("=", 1)
+            service, instance = (part.strip() for part in kind_instance.split(":", 1))
+        except ValueError:
+            raise InvalidInput(f"Nguồn «{item}» phải có dạng dịch-vụ:phiên-bản=URL.", f"bad source {item!r}",
+                               "source") from None
+        if service not in LOG_NAMES:
+            raise InvalidInput(f"Dịch vụ «{service}» phải là nominations, awards hoặc notifications.",
+                               f"unknown service {service!r}", "source")
+        sources.append(LogSource(service, instance, url.strip()))
+    return sources
+
+
 class _ReadOnlyLog(Application):
     """The library's view of one service's log: decode only, never create or save."""
 
@@ -97,6 +116,7 @@ class _ReadOnlyLog(Application):
         transcoder.register(DateAsISO())
 
 
+@functools.lru_cache(maxsize=64)  # one engine (and pool) per log, however many requests read it
 def open_log(source: LogSource) -> Application:
     # The table names derive from the application's name, so the reader takes the service's.
     cls = type(f"{source.log_name}AuditLog", (_ReadOnlyLog,), {"name": source.log_name})
@@ -128,31 +148,30 @@ def log_length(app: Application) -> int:
     return app.recorder.max_notification_id() or 0
 
 
-def stored_events(app: Application, stop: int | None = None) -> Iterator[dict]:
-    """Every stored event in log order, as raw rows (state bytes untouched), a page at a time."""
+def notifications(app: Application, stop: int | None = None, progress: Progress | None = None):
+    """The log's stored events in order, a page at a time (the one loop every tool reads with)."""
     start = 1
     while True:
         page = app.recorder.select_notifications(start=start, limit=PAGE, stop=stop)
-        for n in page:
-            yield {"notification_id": n.id, "originator_id": str(n.originator_id),
-                   "originator_version": n.originator_version, "topic": n.topic, "state": n.state}
-        if len(page) < PAGE:
-            return
-        start = page[-1].id + 1
-
-
-def described_events(app: Application, progress: Progress | None = None) -> Iterator[dict]:
-    """Every event decoded (through its upcasters) and described like a wire event."""
-    start = 1
-    while True:
-        page = app.recorder.select_notifications(start=start, limit=PAGE)
-        for n in page:
-            yield describe_event(app.mapper.to_domain_event(n)) | {"notification_id": n.id}
+        yield from page
         if progress:
             progress(len(page))
         if len(page) < PAGE:
             return
         start = page[-1].id + 1
+
+
+def stored_events(app: Application, progress: Progress | None = None) -> Iterator[dict]:
+    """Every stored event as a raw row (state bytes untouched)."""
+    for n in notifications(app, progress=progress):
+        yield {"notification_id": n.id, "originator_id": str(n.originator_id),
+               "originator_version": n.originator_version, "topic": n.topic, "state": n.state}
+
+
+def described_events(app: Application, stop: int | None = None, progress: Progress | None = None) -> Iterator[dict]:
+    """Every event decoded (through its upcasters) and described like a wire event."""
+    for n in notifications(app, stop, progress):
+        yield describe_event(app.mapper.to_domain_event(n)) | {"notification_id": n.id}
 
 
 def _seals(engine) -> Iterator[dict]:
@@ -174,22 +193,7 @@ def _checkpoints(engine) -> list[Checkpoint]:
 
 
 def live_entries(app: Application, progress: Progress | None = None) -> Iterator[Entry]:
-    engine = app.recorder.datastore.engine
-    events = stored_events(app)
-    if progress:
-        events = _counting(events, progress)
-    return merge_by_position(events, _seals(engine))
-
-
-def _counting(items: Iterator[dict], progress: Progress, every: int = PAGE) -> Iterator[dict]:
-    count = 0
-    for item in items:
-        yield item
-        count += 1
-        if count == every:
-            progress(count)
-            count = 0
-    progress(count)
+    return merge_by_position(stored_events(app, progress), _seals(app.recorder.datastore.engine))
 
 
 # -- verify and export -----------------------------------------------------------------------
@@ -198,7 +202,7 @@ def _counting(items: Iterator[dict], progress: Progress, every: int = PAGE) -> I
 def verify_source(source: LogSource, trusted: TrustedKeys, progress: Progress | None = None) -> Report:
     app = open_log(source)
     checkpoints = _checkpoints(app.recorder.datastore.engine)
-    return Verifier(source.log_name, checkpoints, trusted.verify).feed(live_entries(app, progress))
+    return Verifier(source.log_name, source.instance, checkpoints, trusted.verify).feed(live_entries(app, progress))
 
 
 def _entry_json(entry: Entry) -> str:
@@ -209,7 +213,7 @@ def _entry_json(entry: Entry) -> str:
         try:
             event["state"] = state.decode("utf-8")
         except UnicodeDecodeError:  # a compressed or encrypted store: keep the bytes exact
-            event["state_b64"] = __import__("base64").b64encode(state).decode()
+            event["state_b64"] = base64.b64encode(state).decode()
         event.pop("notification_id", None)
         line["event"] = event
     if entry.seal is not None:
@@ -222,7 +226,7 @@ def _entry_of(line: str) -> Entry:
     event = data.get("event")
     if event is not None:
         if "state_b64" in event:
-            event["state"] = __import__("base64").b64decode(event.pop("state_b64"))
+            event["state"] = base64.b64decode(event.pop("state_b64"))
         else:
             event["state"] = event["state"].encode("utf-8")
     return Entry(data["n"], event=event, seal=data.get("seal"))
@@ -290,7 +294,7 @@ def verify_bundle(path: Path, trusted: TrustedKeys) -> list[Report]:
             elif member.name.endswith("/log.jsonl"):
                 instance = member.name.split("/")[0]
                 lines = (raw.decode("utf-8") for raw in bundle.extractfile(member))  # a stream: no seeking
-                verifier = Verifier(logs[instance]["log"], checkpoints.get(instance, []), trusted.verify)
+                verifier = Verifier(logs[instance]["log"], instance, checkpoints.get(instance, []), trusted.verify)
                 reports.append(verifier.feed(_entry_of(line) for line in lines if line.strip()))
     return reports
 
@@ -325,7 +329,20 @@ def timeline(sources: list[LogSource], exemplar_id: str) -> list[dict]:
 
         raise NotFound(f"Không tìm thấy điển hình «{exemplar_id}» trong nhật ký nào.",
                        f"exemplar {exemplar_id} is in no log", str(exemplar_id))
-    return sorted(entries, key=lambda e: (e["recorded_at"] or "", e["service"], e.get("version") or 0))
+    return sorted(entries, key=lambda e: (_instant(e["recorded_at"]), e["service"], e.get("version") or 0))
+
+
+def _instant(iso: str | None) -> dt.datetime:
+    """Recorded times come with different offsets (the ledger answers in its session's zone)."""
+    if not iso:
+        return dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    moment = dt.datetime.fromisoformat(iso)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def local_time(iso: str | None) -> str:
+    """A recorded time as an officer reads it: Hà Nội time, to the second."""
+    return _instant(iso).astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M:%S") if iso else ""
 
 
 def _timeline_entry(source: LogSource, described: dict) -> dict:
@@ -375,14 +392,18 @@ class Cutoff:
 
     @classmethod
     def parse(cls, value: str | None) -> "Cutoff":
+        """``YYYY-MM-DD`` is a business date; a time is a recorded time, read in Hà Nội time
+        unless it carries an offset (a "+07:00" that came through a URL as " 07:00" too)."""
         from shared.errors import InvalidInput
 
         if not value:
             return cls()
+        value = value.strip()
         try:
             if "T" in value or " " in value:
+                value = re.sub(r"(T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$", r"\1+\2", value)
                 moment = dt.datetime.fromisoformat(value)
-                return cls(recorded_at=moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc))
+                return cls(recorded_at=moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TIME))
             return cls(business_date=dt.date.fromisoformat(value))
         except ValueError:
             raise InvalidInput(f"Mốc thời gian «{value}» không hợp lệ (YYYY-MM-DD hoặc YYYY-MM-DDTHH:MM).",
@@ -437,20 +458,26 @@ def projection_of(service: str):
 
 
 def replay_into(app: Application, projection, scratch_engine, cutoff: Cutoff | None = None,
-                progress: Progress | None = None, batch: int = PAGE) -> tuple[int, object]:
-    """Reduce a whole log into a fresh copy of the projection's table; return (events, table)."""
-    table = projection.table.to_metadata(MetaData())
+                progress: Progress | None = None, batch: int = PAGE, stop: int | None = None) -> tuple[int, object]:
+    """Reduce the log (up to ``stop``) into a fresh copy of the projection's table, named
+    ``audit_replay_<table>`` so it can never be the live one; return (events, table)."""
+    table = projection.table.to_metadata(MetaData(), name=f"audit_replay_{projection.table.name}")
     table.metadata.drop_all(scratch_engine)
     table.metadata.create_all(scratch_engine)
+    # Recorded times only grow along an aggregate, so only a business-date cut must remember
+    # which aggregates stopped (see Cutoff).
+    remember = cutoff is not None and cutoff.business_date is not None
     count, pending, stopped = 0, [], set()
     with scratch_engine.begin() as conn:
-        for described in described_events(app, progress):
+        for described in described_events(app, stop, progress):
             count += 1
-            if cutoff is not None and described["aggregate_id"] in stopped:
-                continue
-            if cutoff is not None and not cutoff.admits(described):
-                stopped.add(described["aggregate_id"])  # see Cutoff: this aggregate stops here
-                continue
+            if cutoff is not None:
+                if described["aggregate_id"] in stopped:
+                    continue
+                if not cutoff.admits(described):
+                    if remember:
+                        stopped.add(described["aggregate_id"])
+                    continue
             pending.append(described)
             if len(pending) >= batch:
                 projection.apply_batch(conn, table, pending)
@@ -460,39 +487,46 @@ def replay_into(app: Application, projection, scratch_engine, cutoff: Cutoff | N
     return count, table
 
 
-def compare_tables(live_engine, live_table, scratch_engine, scratch_table) -> list[dict]:
+def compare_tables(live_conn, live_table, scratch_engine, scratch_table) -> list[dict]:
     """Rows that differ between the live read model and the replayed one, in key order."""
     key = live_table.primary_key.columns.values()[0].name
     differences = []
 
-    def rows(engine, table):
-        with engine.connect() as conn:
-            for row in conn.execute(select(table).order_by(table.c[key])).mappings():
-                yield {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+    def rows(conn, table):
+        for row in conn.execute(select(table).order_by(table.c[key])).mappings():
+            yield {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
-    live, fresh = rows(live_engine, live_table), rows(scratch_engine, scratch_table)
-    a, b = next(live, None), next(fresh, None)
-    while a is not None or b is not None:
-        if b is None or (a is not None and a[key] < b[key]):
-            differences.append({"key": a[key], "difference": "only in the live table"})
-            a = next(live, None)
-        elif a is None or b[key] < a[key]:
-            differences.append({"key": b[key], "difference": "missing from the live table"})
-            b = next(fresh, None)
-        else:
-            changed = {c: {"live": a[c], "replayed": b[c]} for c in a if a[c] != b.get(c)}
-            if changed:
-                differences.append({"key": a[key], "difference": "values differ", "columns": changed})
-            a, b = next(live, None), next(fresh, None)
+    with scratch_engine.connect() as scratch_conn:
+        live, fresh = rows(live_conn, live_table), rows(scratch_conn, scratch_table)
+        a, b = next(live, None), next(fresh, None)
+        while a is not None or b is not None:
+            if b is None or (a is not None and a[key] < b[key]):
+                differences.append({"key": a[key], "difference": "only in the live table"})
+                a = next(live, None)
+            elif a is None or b[key] < a[key]:
+                differences.append({"key": b[key], "difference": "missing from the live table"})
+                b = next(fresh, None)
+            else:
+                changed = {c: {"live": a[c], "replayed": b[c]} for c in a if a[c] != b.get(c)}
+                if changed:
+                    differences.append({"key": a[key], "difference": "values differ", "columns": changed})
+                a, b = next(live, None), next(fresh, None)
     return differences
 
 
 def replay(sources: list[LogSource], scratch_url: str | None = None, progress: Progress | None = None) -> list[dict]:
     """Rebuild every read model from its log into fresh tables and compare with the live ones.
 
-    The fresh tables go to a scratch database (by default a temporary SQLite file), so an
-    auditor needs no write access to any service's database.
+    The live table is read in one snapshot together with its position in the log, and the
+    log is replayed to that same position: a busy system shows no difference that is only
+    events applied meanwhile. The fresh tables go to a scratch database (by default a
+    temporary SQLite file), so an auditor needs no write access to any service's database.
     """
+    from shared.errors import InvalidInput
+    from shared.follower import log_positions
+
+    if scratch_url and any(sqlalchemy_url(scratch_url) == sqlalchemy_url(s.url) for s in sources):
+        raise InvalidInput("CSDL nháp không được là CSDL của một dịch vụ.", "scratch database is a source", "scratch")
     results = []
     with tempfile.TemporaryDirectory() as work:
         scratch = create_engine(sqlalchemy_url(scratch_url or f"sqlite:///{work}/replay.sqlite"))
@@ -500,12 +534,18 @@ def replay(sources: list[LogSource], scratch_url: str | None = None, progress: P
             for source in sources:
                 app = open_log(source)
                 projection = projection_of(source.service)
-                started = time.perf_counter()
-                count, table = replay_into(app, projection, scratch, progress=progress)
-                seconds = time.perf_counter() - started
-                differences = compare_tables(app.recorder.datastore.engine, projection.table, scratch, table)
+                engine = app.recorder.datastore.engine
+                snapshot = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+                with engine.connect().execution_options(**snapshot) as live, live.begin():
+                    position = live.execute(select(log_positions.c.position).where(
+                        log_positions.c.follower == projection.name)).scalar() or 0
+                    started = time.perf_counter()
+                    count, table = replay_into(app, projection, scratch, progress=progress, stop=position)
+                    seconds = time.perf_counter() - started
+                    differences = compare_tables(live, projection.table, scratch, table)
                 results.append({"instance": source.instance, "read_model": projection.table.name, "events": count,
-                                "seconds": round(seconds, 3), "events_per_s": round(count / seconds) if seconds else None,
+                                "up_to_position": position, "seconds": round(seconds, 3),
+                                "events_per_s": round(count / seconds) if seconds else None,
                                 "differences": differences})
                 table.metadata.drop_all(scratch)
         finally:
@@ -532,5 +572,5 @@ def register_as_of(sources: list[LogSource], cutoff: Cutoff) -> Iterator[dict]:
 def timeline_html(exemplar_id: str, entries: list[dict]) -> str:
     """A self-contained page (no script, no external file) an auditor can keep or send."""
     return templates.get_template("timeline.html.j2").render(
-        exemplar_id=exemplar_id, entries=entries,
+        exemplar_id=exemplar_id, entries=entries, local_time=local_time,
         generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))

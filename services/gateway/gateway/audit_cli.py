@@ -27,19 +27,7 @@ TAMPERED = 6
 
 
 def sources_of(values: tuple[str, ...]) -> list[audit.LogSource]:
-    if not values:
-        return audit.default_sources()
-    sources = []
-    for value in values:
-        try:
-            kind_instance, url = value.split("=", 1)
-            service, instance = kind_instance.split(":", 1)
-        except ValueError:
-            raise click.BadParameter(f"«{value}»: hãy viết dạng dịch-vụ:phiên-bản=URL") from None
-        if service not in audit.LOG_NAMES:
-            raise click.BadParameter(f"«{service}»: dịch vụ phải là nominations, awards hoặc notifications")
-        sources.append(audit.LogSource(service, instance, url))
-    return sources
+    return guarded(lambda: audit.parse_sources(values)) if values else audit.default_sources()
 
 
 SOURCES = click.option("--source", "sources", multiple=True, metavar="SERVICE:INSTANCE=URL",
@@ -104,10 +92,10 @@ def timeline(exemplar_id: str, fmt: str, output: str | None, sources) -> None:
         write_out(audit.timeline_html(exemplar_id, entries), output)
     else:
         table = Table(title=f"Dòng thời gian điển hình {exemplar_id}")
-        for column in ("Ghi nhận lúc", "Ngày nghiệp vụ", "Dịch vụ", "Phiên bản dịch vụ", "Sự kiện"):
+        for column in ("Ghi nhận lúc (giờ Hà Nội)", "Ngày nghiệp vụ", "Dịch vụ", "Phiên bản dịch vụ", "Sự kiện"):
             table.add_column(column)
         for e in entries:
-            table.add_row((e["recorded_at"] or "")[:19], e["business_date"] or "", e["service"], e["instance"], e["type"])
+            table.add_row(audit.local_time(e["recorded_at"]), e["business_date"] or "", e["service"], e["instance"], e["type"])
         console.print(table)
 
 
