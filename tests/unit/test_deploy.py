@@ -5,7 +5,9 @@
   unknown fields are errors) and the operators' CRD schemas (deploy/schemas/);
 - both against the launcher: every service runs the command `make run` and the end-to-end tests
   run, under the identity the launcher gives it, with a database that is created, its own key,
-  and no secret written in the file.
+  and no secret written in the file;
+- the gateway's AUDIT_SOURCES against the instances each file runs, read as the auditors' role,
+  and that role's script (deploy/postgres-auditor.sh) against least privilege: it grants SELECT.
 Each kind of check is also shown to refuse a broken file.
 """
 
@@ -19,6 +21,7 @@ import shlex
 import stat
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -27,7 +30,7 @@ import yaml
 from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
 
 from awards.bootstrap import service_name as council_instance
-from gateway import launcher
+from gateway import audit, launcher
 from notifications.ledger import DELIVERY_QUEUE
 from shared.persistence import PROJECT_ROOT
 from shared.signing import TrustedKeys, load_signer
@@ -83,7 +86,7 @@ APP_SERVICES = {
 DEPARTMENTS = {"nominations-hoi-nong-dan-yen-the", "nominations-lien-doan-lao-dong-yen-the"}
 SIGNING = DEPARTMENTS | {"awards-huyen-yen-the", "awards-tinh-bac-giang", "notifications"}
 REQUIRED_ENV = {"RABBITMQ_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_PASSWORD",
-                "SMTP_HOST"}
+                "AUDITOR_DB_PASSWORD", "SMTP_HOST"}
 SECRETISH = re.compile(r"PASS|SECRET|COOKIE|TOKEN|KEY", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"://[^/:@\s]+:([^@\s]+)@")
 
@@ -103,6 +106,50 @@ def created_databases() -> set[str]:
 
 def database_of(url: str) -> str:
     return url.rsplit("/", 1)[1]
+
+
+AUDITOR_SCRIPT = DEPLOY / "postgres-auditor.sh"
+AUDITOR_PASSWORD = "AUDITOR_DB_PASSWORD"
+
+
+def auditor_role() -> str:
+    return re.search(r'^auditor_role="\$\{AUDITOR_DB_ROLE:-(\w+)\}"$', AUDITOR_SCRIPT.read_text(), re.M).group(1)
+
+
+def auditor_script_databases() -> set[str]:
+    script = AUDITOR_SCRIPT.read_text()
+    return set(re.search(r'^auditor_databases="\$\{AUDITOR_DATABASES:-([\w ]+)\}"$', script, re.M).group(1).split())
+
+
+def expected_audit_sources(services: dict[str, dict]) -> dict[tuple[str, str], str]:
+    """(service, instance) -> the database URL of each instance a file runs, given each service's env."""
+    expected = {}
+    for name in SIGNING:
+        env = services[name]
+        kind = name.split("-")[0]
+        expected[(kind, instance_of(name, env))] = env[launcher.database_variable(APP_SERVICES[name])]
+    return expected
+
+
+def check_audit_sources(value: str, services: dict[str, dict], services_role: str) -> None:
+    """The gateway's AUDIT_SOURCES name exactly the instances run, each its own database, as the auditor;
+    the services connect as ``services_role``, whose tables the auditor's default privileges cover
+    (postgres-auditor.sh takes the image's POSTGRES_USER for it)."""
+    assert not re.search(r"\s", value), "AUDIT_SOURCES has whitespace in it"
+    sources = audit.parse_sources(value.split(","))
+    by_instance = {(s.service, s.instance): s.url for s in sources}
+    assert len(by_instance) == len(sources), "an instance is named twice"
+    expected = expected_audit_sources(services)
+    assert set(by_instance) == set(expected)
+    for key, url in by_instance.items():
+        audited, own = urlsplit(url), urlsplit(expected[key])
+        assert audited.scheme == own.scheme == "postgresql", key
+        assert own.username == services_role, f"{key}: the script's default privileges would not cover its tables"
+        assert audited.username == auditor_role() != own.username, f"{key} is not read as the auditors' role"
+        assert (audited.hostname, audited.port, audited.path) == (own.hostname, own.port, own.path), key
+    databases = [database_of(url) for url in by_instance.values()]
+    assert len(set(databases)) == len(databases), "two logs read from one database"
+    assert set(databases) == created_databases() == auditor_script_databases()
 
 
 def test_launcher_names_in_these_tables_exist():
@@ -274,6 +321,130 @@ def test_each_compose_instance_signs_with_its_own_mounted_key(compose):
         if name not in SIGNING:
             assert "SIGNING_KEY_FILE" not in env_of(service)
     assert instances == default_key_instances()
+
+
+def test_the_compose_gateway_audits_every_instance_as_the_auditors_role(compose, compose_raw):
+    services = {name: env_of(compose["services"][name]) for name in APP_SERVICES}
+    gateway = compose["services"]["gateway"]
+    check_audit_sources(env_of(gateway)["AUDIT_SOURCES"], services,
+                        env_of(compose["services"]["postgres"])["POSTGRES_USER"])
+    raw = env_of(compose_raw["services"]["gateway"])
+    passwords = URL_PASSWORD.findall(raw["AUDIT_SOURCES"].replace(f"${{{AUDITOR_PASSWORD}:?set {AUDITOR_PASSWORD}}}",
+                                                                  "$AUDITOR"))
+    assert passwords == ["$AUDITOR"] * len(SIGNING), "each URL takes the auditors' password from the environment"
+    assert not any("POSTGRES_PASSWORD" in str(v) for v in raw.values()), "the gateway must not hold the services' password"
+    # public keys only: the trusted folder read-only, no private key among its secrets
+    assert gateway["volumes"] == [f"./deploy/keys/trusted:{env_of(gateway)['TRUSTED_KEYS_DIR']}:ro"]
+    assert all("/private/" not in compose["secrets"][s["source"]]["file"] for s in gateway["secrets"])
+    postgres = compose["services"]["postgres"]
+    assert AUDITOR_PASSWORD in env_of(postgres)
+    init = sorted(v.split(":")[1] for v in postgres["volumes"] if "/docker-entrypoint-initdb.d/" in v)
+    assert init == ["/docker-entrypoint-initdb.d/10-databases.sql", "/docker-entrypoint-initdb.d/20-auditor.sh"]
+    assert "./deploy/postgres-auditor.sh:/docker-entrypoint-initdb.d/20-auditor.sh:ro" in postgres["volumes"]
+    assert os.access(AUDITOR_SCRIPT, os.X_OK), "the image executes it (sourced, it would run inside its entrypoint)"
+
+
+# --- the auditors' role --------------------------------------------------------------------
+
+OBJECT_PRIVILEGES = {"DATABASE": {"CONNECT"}, "SCHEMA": {"USAGE"}, "ALL TABLES IN SCHEMA": {"SELECT"},
+                     "TABLES": {"SELECT"}}
+REQUIRED_GRANTS = {
+    'GRANT CONNECT ON DATABASE :"db" TO :"role"',
+    'GRANT USAGE ON SCHEMA public TO :"role"',
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"role"',
+    'ALTER DEFAULT PRIVILEGES FOR ROLE :"services" IN SCHEMA public GRANT SELECT ON TABLES TO :"role"',
+}
+ROLE_ATTRIBUTES_REFUSED = ("SUPERUSER", "CREATEDB", "CREATEROLE", "REPLICATION", "BYPASSRLS")
+
+
+def sql_statements(script: str) -> list[str]:
+    """The SQL the script hands psql (its <<'SQL' here-documents), one statement each, psql's
+    backslash commands left out, whitespace collapsed."""
+    statements, lines, i = [], script.splitlines(), 0
+    while i < len(lines):
+        if "<<'SQL'" not in lines[i]:
+            i += 1
+            continue
+        while lines[i].endswith("\\"):  # the command goes on; the document starts after it
+            i += 1
+        i += 1
+        body = []
+        while lines[i] != "SQL":
+            line = lines[i].split("--")[0]  # no SQL comment; nor a string with "--" in it
+            # a backslash command ends the statement before it, as does \gset, which runs the query
+            body.append(line.split("\\gset")[0] + ";" if "\\gset" in line else ";" if line.lstrip().startswith("\\")
+                        else line)
+            i += 1
+        statements += [" ".join(s.split()) for s in " ".join(body).split(";") if s.strip()]
+    return statements
+
+
+def auditor_grant_problems(script: str) -> list[str]:
+    """What in the script gives the auditors' role more than reading (empty: nothing)."""
+    problems, statements = [], sql_statements(script)
+    for statement in statements:
+        upper = statement.upper()
+        if upper.startswith(("GRANT ", "ALTER DEFAULT PRIVILEGES ")):
+            grant = re.fullmatch(r'(?:ALTER DEFAULT PRIVILEGES FOR ROLE :"SERVICES" IN SCHEMA PUBLIC )?'
+                                 r"GRANT (.+?) ON (DATABASE|SCHEMA|ALL TABLES IN SCHEMA|TABLES)\b.*? TO (\S+)"
+                                 r"(?: WITH GRANT OPTION)?", upper)
+            if not grant:
+                problems.append(f"not a grant on an object (a role membership?): {statement}")
+                continue
+            privileges = {p.strip() for p in grant[1].split(",")}
+            if not privileges <= OBJECT_PRIVILEGES[grant[2]]:
+                problems.append(f"grants {privileges - OBJECT_PRIVILEGES[grant[2]]} on {grant[2]}: {statement}")
+            if grant[3] != ':"ROLE"' or "GRANT OPTION" in upper:
+                problems.append(f"grants to someone else, or lets them grant on: {statement}")
+        elif upper.startswith("REVOKE "):
+            if not upper.endswith(" FROM PUBLIC"):
+                problems.append(f"a revoke other than PUBLIC's defaults: {statement}")
+        elif upper.startswith("ALTER ROLE "):
+            words = set(upper.split())
+            if not upper.startswith('ALTER ROLE :"ROLE" '):
+                problems.append(f"alters another role: {statement}")
+            elif " SET " in upper:
+                if upper != 'ALTER ROLE :"ROLE" SET DEFAULT_TRANSACTION_READ_ONLY = ON':
+                    problems.append(f"sets something other than read-only transactions: {statement}")
+            elif words & set(ROLE_ATTRIBUTES_REFUSED) or not {f"NO{a}" for a in ROLE_ATTRIBUTES_REFUSED} <= words:
+                problems.append(f"the role must be NO{', NO'.join(ROLE_ATTRIBUTES_REFUSED)}: {statement}")
+        elif statement not in ('CREATE ROLE :"role"', "SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                                                        ":'role') AS auditor_role_missing"):
+            problems.append(f"neither a grant nor the role itself: {statement}")
+    missing = REQUIRED_GRANTS - set(statements)
+    problems += [f"missing: {grant}" for grant in sorted(missing)]
+    return problems
+
+
+def test_the_auditors_role_is_granted_reading_and_nothing_else():
+    script = AUDITOR_SCRIPT.read_text()
+    assert auditor_grant_problems(script) == []
+    # the password reaches psql through its environment (\getenv), never as an argument
+    assert "\\getenv auditor_password AUDITOR_DB_PASSWORD" in script
+    assert not re.search(r"-v\s*\w*pass", script, re.IGNORECASE)
+    assert auditor_script_databases() == created_databases()
+
+
+@pytest.mark.parametrize("old, new", [
+    ("GRANT SELECT ON ALL TABLES", "GRANT SELECT, INSERT ON ALL TABLES"),
+    ("GRANT SELECT ON ALL TABLES", "GRANT ALL ON ALL TABLES"),
+    ("GRANT SELECT ON TABLES", "GRANT SELECT, UPDATE, DELETE ON TABLES"),
+    ("GRANT USAGE ON SCHEMA public", "GRANT USAGE, CREATE ON SCHEMA public"),
+    ("GRANT CONNECT ON DATABASE", "GRANT CONNECT, TEMPORARY ON DATABASE"),
+    ('GRANT USAGE ON SCHEMA public TO :"role";', 'GRANT USAGE ON SCHEMA public TO :"role" WITH GRANT OPTION;'),
+    ('GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"role";', "GRANT SELECT ON ALL TABLES IN SCHEMA public TO PUBLIC;"),
+    ('GRANT USAGE ON SCHEMA public TO :"role";', 'GRANT USAGE ON SCHEMA public TO :"role";\nGRANT :"services" TO :"role";'),
+    ("NOSUPERUSER NOCREATEDB", "SUPERUSER NOCREATEDB"),
+    ('CREATE ROLE :"role";', 'CREATE ROLE :"role" SUPERUSER;'),
+    ("NOREPLICATION ", ""),
+    ("SET default_transaction_read_only = on", "SET default_transaction_read_only = off"),
+    ("REVOKE TEMPORARY ON DATABASE :\"db\" FROM PUBLIC;", "DELETE FROM audit_checkpoints;"),
+    ("ALTER DEFAULT PRIVILEGES FOR ROLE", "-- ALTER DEFAULT PRIVILEGES FOR ROLE"),  # later tables unreadable
+])
+def test_a_script_granting_more_or_less_is_refused(old, new):
+    script = AUDITOR_SCRIPT.read_text()
+    assert old in script
+    assert auditor_grant_problems(script.replace(old, new, 1))
 
 
 # --- the services read what the deployments set ------------------------------------------
@@ -516,3 +687,25 @@ def test_each_kubernetes_instance_signs_with_its_own_mounted_key(manifests):
     for name in secrets_used | {"exemplars-trusted-keys"}:
         name = "exemplars-key-<instance>" if name.startswith("exemplars-key-") else name
         assert name in documented, f"deploy/README.md does not say how to create {name}"
+
+
+def test_the_kubernetes_gateway_audits_every_instance_as_the_auditors_role(manifests):
+    deployments = named(manifests, "Deployment")
+    services = {name: k8s_env(deployments[name]) for name in APP_SERVICES}
+    gateway = services["gateway"]
+    postgres = named(manifests, "StatefulSet")["exemplars-postgres"]
+    check_audit_sources(gateway["AUDIT_SOURCES"], services, k8s_env(postgres)["POSTGRES_USER"])
+    auditor_secret = {"secretKeyRef": {"name": "exemplars-postgres-auditor", "key": "password"}}
+    assert gateway[AUDITOR_PASSWORD] == auditor_secret
+    assert set(URL_PASSWORD.findall(gateway["AUDIT_SOURCES"])) == {f"$({AUDITOR_PASSWORD})"}
+    refs = [v["secretKeyRef"]["name"] for v in gateway.values() if isinstance(v, dict) and "secretKeyRef" in v]
+    assert "exemplars-postgres" not in refs, "the gateway must not hold the services' password"
+    pod = deployments["gateway"]["spec"]["template"]["spec"]
+    assert all(not v.get("secret", {}).get("secretName", "").startswith("exemplars-key-") for v in pod["volumes"])
+
+    assert k8s_env(postgres)[AUDITOR_PASSWORD] == auditor_secret
+    init = named(manifests, "ConfigMap")["exemplars-postgres-init"]["data"]
+    assert sorted(init) == ["10-databases.sql", "20-auditor.sh"]
+    assert init["20-auditor.sh"] == AUDITOR_SCRIPT.read_text(), "deploy/postgres-auditor.sh and postgres.yaml differ"
+    (volume,) = [v for v in postgres["spec"]["template"]["spec"]["volumes"] if v["name"] == "init"]
+    assert volume["configMap"]["defaultMode"] & 0o111 == 0o111, "the image executes it rather than source it"
