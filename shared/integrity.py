@@ -98,6 +98,7 @@ KIND_VI = {
 @dataclass
 class Report:
     log: str
+    instance: str = ""
     events: int = 0  # events read
     proven_up_to: int = 0  # last checkpoint position whose chain matched the log
     checkpoints: int = 0
@@ -111,7 +112,7 @@ class Report:
 
     def to_json(self) -> dict:
         return {
-            "log": self.log, "ok": self.ok, "events": self.events, "proven_up_to": self.proven_up_to,
+            "log": self.log, "instance": self.instance, "ok": self.ok, "events": self.events, "proven_up_to": self.proven_up_to,
             "checkpoints": self.checkpoints, "unproven_tail": self.unproven_tail, "unnamed": self.unnamed,
             "findings": [asdict(f) for f in self.findings],
         }
@@ -130,7 +131,7 @@ class Verifier:
     def __init__(self, log: str, instance: str, checkpoints: Iterable[Checkpoint], verify_signature):
         """``instance`` is whose log this is: only its own key may sign its checkpoints (two
         departments both keep a "Nominations" log)."""
-        self.report = Report(log)
+        self.report = Report(log, instance)
         self.checkpoints: list[Checkpoint] = []
         for checkpoint in sorted(checkpoints, key=lambda c: c.position):
             if checkpoint.log != log or checkpoint.instance != instance:

@@ -158,7 +158,7 @@ def print_report(report) -> None:
     from shared.integrity import KIND_VI
 
     status = "[green]nguyên vẹn[/]" if report.ok else f"[bold red]{len(report.findings)} bất thường[/]"
-    console.print(f"[bold]{report.log}[/]: {report.events} sự kiện, {report.checkpoints} điểm kiểm tra đã ký, "
+    console.print(f"[bold]{report.log}[/] ({report.instance}): {report.events} sự kiện, {report.checkpoints} điểm kiểm tra đã ký, "
                   f"chứng minh đến vị trí {report.proven_up_to} — {status}")
     if report.unproven_tail:
         console.print(f"  {report.unproven_tail} sự kiện ghi sau điểm kiểm tra cuối: chưa được chứng minh.")
