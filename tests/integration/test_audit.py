@@ -289,3 +289,18 @@ def test_replay_refuses_a_service_database_as_its_scratch(sealed):
     with pytest.raises(InvalidInput):
         audit.replay([sealed["source"]], scratch_url=sealed["source"].url)
     assert sealed["projection"].dump()  # the live read model is still there
+
+
+def test_bad_ids_and_bad_bundles_are_refused_with_a_message_and_exit_2(sealed, tmp_path):
+    from shared.errors import InvalidInput
+
+    for call in (lambda: audit.timeline([sealed["source"]], "khong-phai-ma"),
+                 lambda: audit.as_of([sealed["source"]], "khong-phai-ma", audit.Cutoff())):
+        with pytest.raises(InvalidInput):
+            call()
+    not_a_bundle = tmp_path / "bundle.tar.gz"
+    not_a_bundle.write_text("không phải gói xuất")
+    done = subprocess.run([str(Path(sys.executable).with_name("exemplars")), "audit", "verify", "--bundle",
+                           str(not_a_bundle), "--keys", str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          env=os.environ | {"AUDIT_LOG_FILE": str(tmp_path / "audit.jsonl")})
+    assert done.returncode == 2 and "không phải gói xuất hợp lệ" in done.stderr, done.stderr

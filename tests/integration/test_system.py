@@ -168,6 +168,7 @@ def test_auditors_read_timeline_state_proof_and_report_over_http(system):
     report = audit_get("/audit/reports/2018", format="csv")
     assert report.status_code == 200 and report.text.startswith("Mục,Mã,Tên,Năm 2018,Năm 2017")
     assert audit_get("/audit/as-of/not-a-date", at="yesterday").status_code == 400
+    assert audit_get("/audit/timeline/khong-phai-ma").status_code == 400
 
     officer = requests.get(system.url("/audit/verify"), headers=system.auth(), timeout=30)
     assert officer.status_code == 403

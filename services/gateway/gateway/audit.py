@@ -33,10 +33,11 @@ from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import Application
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from eventsourcing.utils import resolve_topic
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import MetaData, create_engine, select
 
+from shared.errors import InvalidInput, NotFound
 from shared.integrity import Checkpoint, Entry, Report, Verifier, merge_by_position
 from shared.persistence import DateAsISO, VAR_DIR, default_database_url, eventsourcing_env, sqlalchemy_url
 from shared.sealer import audit_checkpoints, audit_seals, checkpoint_of
@@ -71,6 +72,7 @@ def default_sources(environ: dict | None = None) -> list[LogSource]:
         return parse_sources(environ["AUDIT_SOURCES"].split(","))
     from awards.bootstrap import service_name
     from gateway import launcher
+    from nominations.bootstrap import DEFAULT_INSTANCE
 
     sources = []
     for name in launcher.SERVICES:
@@ -82,7 +84,7 @@ def default_sources(environ: dict | None = None) -> list[LogSource]:
             instance = service_name(env["AWARDS_JURISDICTION"])
         else:
             instance = env.get(f"{service.upper()}_INSTANCE_ID") or (
-                "nominations-hoi-nong-dan-yen-the" if service == "nominations" else service)
+                DEFAULT_INSTANCE if service == "nominations" else service)
         database = service if service != "awards" else instance
         url = env.get(launcher.database_variable(name)) or default_database_url(database)
         sources.append(LogSource(service, instance, url))
@@ -91,8 +93,6 @@ def default_sources(environ: dict | None = None) -> list[LogSource]:
 
 def parse_sources(items) -> list[LogSource]:
     """``service:instance=url`` items (CLI --source, AUDIT_SOURCES) as sources; bad ones refused."""
-    from shared.errors import InvalidInput
-
     sources = []
     for item in items:
         try:
@@ -282,6 +282,14 @@ def _add(bundle: tarfile.TarFile, name: str, content: bytes | Path) -> None:
 
 def verify_bundle(path: Path, trusted: TrustedKeys) -> list[Report]:
     """Verify an export offline, reading it once from start to end."""
+    try:
+        return _verify_bundle(path, trusted)
+    except (tarfile.TarError, OSError, EOFError, ValueError, KeyError, TypeError) as error:
+        raise InvalidInput(f"«{path}» không phải gói xuất hợp lệ của công cụ thanh tra.",
+                           f"not a readable audit bundle: {type(error).__name__}: {error}", "bundle") from None
+
+
+def _verify_bundle(path: Path, trusted: TrustedKeys) -> list[Report]:
     reports, logs, checkpoints = [], {}, {}
     with tarfile.open(path, "r|gz") as bundle:
         for member in bundle:
@@ -302,6 +310,14 @@ def verify_bundle(path: Path, trusted: TrustedKeys) -> list[Report]:
 # -- timeline and as-of -------------------------------------------------------------------------
 
 
+def aggregate_id_of(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidInput(f"Mã «{value}» không hợp lệ (cần mã điển hình hoặc mã hồ sơ).", f"bad id {value!r}",
+                           "id") from None
+
+
 def _aggregate_events(app: Application, aggregate_id: uuid.UUID) -> list:
     return list(app.events.get(aggregate_id))
 
@@ -309,7 +325,7 @@ def _aggregate_events(app: Application, aggregate_id: uuid.UUID) -> list:
 def timeline(sources: list[LogSource], exemplar_id: str) -> list[dict]:
     """One exemplar's story across services, in recorded order: its own events, its councils'
     cases and awards, and every notification sent about it."""
-    exemplar_uuid = uuid.UUID(str(exemplar_id))
+    exemplar_uuid = aggregate_id_of(exemplar_id)
     entries, related = [], set()
     for source in (s for s in sources if s.service == "nominations"):
         for event in _aggregate_events(open_log(source), exemplar_uuid):
@@ -325,8 +341,6 @@ def timeline(sources: list[LogSource], exemplar_id: str) -> list[dict]:
     for source in (s for s in sources if s.service == "notifications"):
         entries.extend(_deliveries_about(source, str(exemplar_uuid)))
     if not entries:
-        from shared.errors import NotFound
-
         raise NotFound(f"Không tìm thấy điển hình «{exemplar_id}» trong nhật ký nào.",
                        f"exemplar {exemplar_id} is in no log", str(exemplar_id))
     return sorted(entries, key=lambda e: (_instant(e["recorded_at"]), e["service"], e.get("version") or 0))
@@ -355,16 +369,12 @@ def _timeline_entry(source: LogSource, described: dict) -> dict:
 def _deliveries_about(source: LogSource, exemplar_id: str) -> list[dict]:
     from notifications.ledger import deliveries, notification_events
 
-    engine = create_engine(sqlalchemy_url(source.url))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(deliveries, notification_events.c.wire)
-                .join(notification_events, notification_events.c.event_key == deliveries.c.event_key)
-                .where(notification_events.c.wire.contains(exemplar_id))
-                .order_by(deliveries.c.created_at)).mappings().all()
-    finally:
-        engine.dispose()
+    with open_log(source).recorder.datastore.engine.connect() as conn:  # the ledger sits beside the log
+        rows = conn.execute(
+            select(deliveries, notification_events.c.wire)
+            .join(notification_events, notification_events.c.event_key == deliveries.c.event_key)
+            .where(notification_events.c.wire.contains(exemplar_id))
+            .order_by(deliveries.c.created_at)).mappings().all()
     entries = []
     for row in rows:
         wire = json.loads(row["wire"])
@@ -394,8 +404,6 @@ class Cutoff:
     def parse(cls, value: str | None) -> "Cutoff":
         """``YYYY-MM-DD`` is a business date; a time is a recorded time, read in Hà Nội time
         unless it carries an offset (a "+07:00" that came through a URL as " 07:00" too)."""
-        from shared.errors import InvalidInput
-
         if not value:
             return cls()
         value = value.strip()
@@ -421,9 +429,7 @@ def as_of(sources: list[LogSource], aggregate_id: str, cutoff: Cutoff) -> dict:
     """An exemplar's or a case's state at the cutoff, replayed from its events (no snapshot)."""
     from pydantic_core import to_jsonable_python
 
-    from shared.errors import NotFound
-
-    aggregate_uuid = uuid.UUID(str(aggregate_id))
+    aggregate_uuid = aggregate_id_of(aggregate_id)
     for source in (s for s in sources if s.service in ("nominations", "awards")):
         events = _aggregate_events(open_log(source), aggregate_uuid)
         if not events:
@@ -522,7 +528,6 @@ def replay(sources: list[LogSource], scratch_url: str | None = None, progress: P
     events applied meanwhile. The fresh tables go to a scratch database (by default a
     temporary SQLite file), so an auditor needs no write access to any service's database.
     """
-    from shared.errors import InvalidInput
     from shared.follower import log_positions
 
     if scratch_url and any(sqlalchemy_url(scratch_url) == sqlalchemy_url(s.url) for s in sources):

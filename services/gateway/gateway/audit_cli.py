@@ -143,7 +143,7 @@ def verify(bundle: str | None, keys_dir: str | None, sources) -> None:
     audit.record_use("verify", bundle=bundle)
     trusted = TrustedKeys(keys_dir)
     if bundle:
-        reports = audit.verify_bundle(Path(bundle), trusted)
+        reports = guarded(lambda: audit.verify_bundle(Path(bundle), trusted))
     else:
         chosen = sources_of(sources)
         progress, advance = progress_bar(total_events(chosen), "Kiểm chứng")
