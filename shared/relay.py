@@ -2,8 +2,8 @@
 
 A command commits its events to the service's log; the relay reads the log after the
 commit, in log order, turns each event into a wire event signed with the instance's
-key and publishes it to RabbitMQ as a persistent message with publisher confirms. Only
-then does it move its position. A broker outage delays publishing; it never loses an event.
+key and publishes it to RabbitMQ as a persistent message with publisher confirms (a batch
+at a time, confirmed as a whole: shared.confirms). Only then does it move its position. A broker outage delays publishing; it never loses an event.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import hashlib
 import logging
 import threading
 import time
+
 import kombu
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
-
 from sqlalchemy import Connection, Engine, text
 
+from shared.confirms import ConfirmingPublisher
 from shared.follower import LogFollower
 from shared.signing import Signer
 from shared.wire import WireEvent, describe_event, exchange_name, routing_key, wire_event
@@ -85,28 +86,13 @@ class Relay:
         self.source = source
         self.instance = instance
         self.exchange = events_exchange(source)
-        self.amqp_uri = amqp_uri
         self.signer = signer
-        self._connection: kombu.Connection | None = None
-        self._producer: kombu.Producer | None = None
+        self.publisher = ConfirmingPublisher(amqp_uri, declare=[self.exchange])
         self._position: int | None = None  # cached; the database row stays the truth (compare-and-set)
         self.published = 0
 
-    def _ensure_producer(self) -> kombu.Producer:
-        if self._producer is None:
-            self._connection = kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True})
-            self._connection.ensure_connection(max_retries=1)
-            self._producer = kombu.Producer(self._connection.channel(), exchange=self.exchange)
-            self.exchange(self._producer.channel).declare()
-        return self._producer
-
     def close(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.release()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
-                pass
-        self._connection = self._producer = None
+        self.publisher.close()
 
     def to_wire(self, notification: Notification) -> WireEvent:
         described = describe_event(self.app.mapper.to_domain_event(notification))
@@ -120,21 +106,18 @@ class Relay:
         batch = self.follower.next_batch(position)
         if not batch:
             return 0
-        producer = self._ensure_producer()
-        try:
-            for notification in batch:
-                wire = self.to_wire(notification)
-                producer.publish(
-                    wire.to_message(),
-                    routing_key=routing_key(wire),
-                    serializer="json",
-                    delivery_mode=2,
-                    retry=False,
-                    headers={"instance": wire.instance, "notification_id": wire.notification_id},
-                )
-        except Exception:
-            self.close()
-            raise
+        messages = []
+        for notification in batch:
+            wire = self.to_wire(notification)
+            messages.append({
+                "body": wire.to_message(),
+                "exchange": self.exchange,
+                "routing_key": routing_key(wire),
+                "serializer": "json",
+                "delivery_mode": 2,
+                "headers": {"instance": wire.instance, "notification_id": wire.notification_id},
+            })
+        self.publisher.publish_all(messages)  # raises unless the broker confirmed every one
         try:
             with self.follower.engine.begin() as conn:
                 self.follower.move(conn, position, batch[-1].id)

@@ -33,10 +33,14 @@ def create_tables(metadata: MetaData, engine: Engine, attempts: int = 5) -> None
 
 
 def insert_ignoring_duplicates(conn, table: Table, rows: list[dict]) -> None:
+    """Insert rows (all with the same keys), skipping those whose primary key is already there."""
     if not rows:
         return
     dialect = conn.get_bind().dialect if hasattr(conn, "get_bind") else conn.dialect  # Session or Connection
     dialect_insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
-    key = [column.name for column in table.primary_key.columns]
-    for start in range(0, len(rows), 1000):
-        conn.execute(dialect_insert(table).values(rows[start:start + 1000]).on_conflict_do_nothing(index_elements=key))
+    key = list(table.primary_key.columns)
+    # One statement for many rows, batched into few round trips ("insertmanyvalues"). SQLAlchemy
+    # batches an ON CONFLICT insert only when it has RETURNING; without, psycopg2 sends one
+    # INSERT per row (ten times slower for a 10,000-recipient fan-out).
+    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=[c.name for c in key]).returning(*key)
+    conn.execute(statement, rows).all()

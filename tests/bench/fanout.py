@@ -8,16 +8,16 @@ Used by bench.py; runs on its own vhost and database, cleaned up afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import kombu
@@ -37,42 +37,31 @@ from shared.wire import WireEvent  # noqa: E402
 SECRET = "bench-webhook-secret-0123456789"
 
 
-class CountingSink:
-    """A loopback webhook receiver (HTTP/1.1 keep-alive) counting distinct delivery ids."""
+class WebhookSink:
+    """The loopback webhook receiver (webhook_sink.py) as a process of its own."""
 
     def __init__(self):
-        self.seen: set[str] = set()
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-        self.expected = 0
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                with sink.lock:
-                    sink.seen.add(self.headers["X-Exemplars-Delivery"])
-                    if len(sink.seen) >= sink.expected:
-                        sink.done.set()
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("webhook_sink.py"))],
+                                        stdout=subprocess.PIPE, text=True)
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            raise RuntimeError(f"the webhook sink did not start (printed {port!r})")
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/hook"
 
     def expect(self, count: int) -> None:
-        with self.lock:
-            self.seen.clear()
-            self.expected = count
-            self.done.clear()
+        urllib.request.urlopen(urllib.request.Request(f"{self.base}/expect?count={count}", method="POST"),
+                               timeout=10).read()
+
+    def wait(self, timeout: float) -> tuple[float | None, int]:
+        """(time.monotonic() when the expected count arrived, or None; distinct ids seen)."""
+        with urllib.request.urlopen(f"{self.base}/wait?timeout={timeout}", timeout=timeout + 10) as response:
+            answer = json.load(response)
+        return answer["done_at"], answer["seen"]
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -87,6 +76,12 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime + stime
     return total / TICK
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores spent on anything but idle and iowait."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / TICK
 
 
 def pids_named(name: str) -> list[int]:
@@ -169,7 +164,7 @@ def run(subscribers: int = 10_000, log=print) -> dict:
     env = {"AMQP_URI": amqp_uri, "NOTIFICATIONS_DATABASE_URL": PG_URL_BASE + database,
            "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR)}
     processes: list[subprocess.Popen] = []
-    sink = CountingSink()
+    sink = WebhookSink()
     try:
         app = NotificationsApplication(load_catalog(), known_event_types(),
                                        env=eventsourcing_env(PG_URL_BASE + database))
@@ -185,15 +180,17 @@ def run(subscribers: int = 10_000, log=print) -> dict:
             processes.extend(started)
             time.sleep(4)  # workers connected and consuming
             sink.expect(subscribers)
-            groups = {"service": [service.pid], "workers": [p.pid for p in started], "bench+sink": [os.getpid()],
+            groups = {"service": [service.pid], "workers": [p.pid for p in started], "sink": [sink.process.pid],
                       "postgres": pids_named("postgres"), "rabbitmq": pids_named("beam.smp")}
-            cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
-            begin = time.perf_counter()
+            cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()} | {"whole machine": machine_busy()}
+            begin = time.monotonic()  # the sink's clock too: one machine, CLOCK_MONOTONIC
             announce(amqp_uri, round_number)
-            if not sink.done.wait(timeout=180):
-                raise RuntimeError(f"fan-out with {workers} worker(s): {len(sink.seen)}/{subscribers} delivered")
-            elapsed = time.perf_counter() - begin
+            done_at, seen = sink.wait(timeout=180)
+            if done_at is None:
+                raise RuntimeError(f"fan-out with {workers} worker(s): {seen}/{subscribers} delivered")
+            elapsed = done_at - begin
             shares = {name: (cpu_seconds(pids) - cpu_before[name]) / elapsed for name, pids in groups.items()}
+            shares["whole machine"] = (machine_busy() - cpu_before["whole machine"]) / elapsed
             log(f"fan-out: {workers} worker(s), CPU cores busy: "
                 + ", ".join(f"{name} {share:.2f}" for name, share in shares.items()))
             results[workers] = {"seconds": elapsed, "per_s": subscribers / elapsed,
@@ -218,7 +215,7 @@ def run(subscribers: int = 10_000, log=print) -> dict:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        sink.server.shutdown()
+        sink.close()
         shutil.rmtree(logs, ignore_errors=True)
         drop_database(database)
         rabbitmqctl("delete_vhost", vhost)

@@ -11,3 +11,12 @@ def test_each_council_started_by_the_launcher_gets_its_own_database():
     assert district["AWARDS_DATABASE_URL"].endswith("/exemplars_huyen_yen_the")
     assert province["AWARDS_DATABASE_URL"].endswith("/exemplars_tinh_bac_giang")
     assert district["AWARDS_JURISDICTION"] == "huyen-yen-the"  # the instance's identity wins
+
+
+def test_delivery_workers_run_many_deliveries_at_once_and_the_service_keeps_its_own_setting():
+    base = {"NOTIFICATIONS_MAX_WORKERS": "10"}
+    assert launcher.environment_for("notifications-worker-1", base)["NOTIFICATIONS_MAX_WORKERS"] == \
+        launcher.WORKER_CONCURRENCY
+    assert launcher.environment_for("notifications", base)["NOTIFICATIONS_MAX_WORKERS"] == "10"
+    tuned = base | {"NOTIFICATIONS_WORKER_CONCURRENCY": "32"}
+    assert launcher.environment_for("notifications-worker-2", tuned)["NOTIFICATIONS_MAX_WORKERS"] == "32"

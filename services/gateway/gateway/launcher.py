@@ -42,6 +42,9 @@ SERVICES = {
 }
 # Delivery workers share one durable work queue: `make run WORKERS=3` starts three.
 WORKER = ("notifications.worker", PROJECT_ROOT / "services/notifications/config.yml", {})
+# Deliveries one worker runs at once (its nameko max_workers, and so its prefetch): they mostly
+# wait on the receivers, and their ledger statements are shared, so more at once is cheaper each.
+WORKER_CONCURRENCY = "128"
 
 
 def with_workers(count: int) -> dict:
@@ -77,6 +80,8 @@ def environment_for(name: str, base: dict | None = None) -> dict:
     council its own database, e.g. postgresql://…/exemplars_{jurisdiction}."""
     env = {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | dict(os.environ if base is None else base)
     env |= spec_of(name)[2]
+    if name.startswith("notifications-worker-"):
+        env["NOTIFICATIONS_MAX_WORKERS"] = env.get("NOTIFICATIONS_WORKER_CONCURRENCY", WORKER_CONCURRENCY)
     if "AWARDS_JURISDICTION" in spec_of(name)[2] and "{jurisdiction}" in env.get("AWARDS_DATABASE_URL", ""):
         env["AWARDS_DATABASE_URL"] = env["AWARDS_DATABASE_URL"].replace(
             "{jurisdiction}", env["AWARDS_JURISDICTION"].replace("-", "_"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import kombu
@@ -14,6 +14,7 @@ from nominations.domainmodel import event_types
 from notifications.application import NotificationsApplication
 from notifications.ledger import DELIVERY_QUEUE
 from shared.catalog import load_catalog
+from shared.confirms import ConfirmingPublisher
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
 from shared.sealer import Sealer
@@ -35,41 +36,25 @@ def known_event_types() -> set[str]:
 class JobPublisher:
     """Puts delivery jobs on the durable work queue, persistent and confirmed.
 
-    A big fan-out is split over a few channels published in parallel: each confirm is a
-    round trip, and overlapping them is what keeps 10,000 jobs from taking 10,000 trips.
+    All of a fan-out's jobs go out on one channel and are confirmed together
+    (shared.confirms): 10,000 jobs are not 10,000 round trips to the broker.
     """
-
-    LANES = 4
 
     def __init__(self, amqp_uri: str):
         self.amqp_uri = amqp_uri
         self.queue = kombu.Queue(DELIVERY_QUEUE, durable=True)
-        self._connections: dict[int, kombu.Connection] = {}
-        self._pool = ThreadPoolExecutor(self.LANES)  # green threads inside nameko
+        self._publisher = ConfirmingPublisher(amqp_uri, declare=[self.queue])
+        self._publishing = threading.Lock()  # one batch at a time on the publisher's channel
 
     def publish(self, delivery_ids: list[str]) -> None:
-        if len(delivery_ids) < 100:
-            return self._publish_lane(0, delivery_ids)
-        lanes = [delivery_ids[n::self.LANES] for n in range(self.LANES)]
-        for done in [self._pool.submit(self._publish_lane, n, lane) for n, lane in enumerate(lanes)]:
-            done.result()  # re-raises a lane's failure: the event is then retried, and re-queues
-
-    def _publish_lane(self, lane: int, delivery_ids: list[str]) -> None:
+        """Returns once the broker holds every job; raises otherwise (the event is then
+        retried, and its still-queued deliveries are published again)."""
         if not delivery_ids:
             return
-        connection = self._connections.get(lane)
-        if connection is None:
-            connection = kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True})
-            self.queue(connection.default_channel).declare()
-            self._connections[lane] = connection
-        producer = kombu.Producer(connection.default_channel)
-        try:
-            for delivery_id in delivery_ids:
-                producer.publish({"delivery_id": delivery_id}, routing_key=DELIVERY_QUEUE, delivery_mode=2,
-                                 serializer="json", retry=False)
-        except Exception:
-            self._connections.pop(lane).release()
-            raise
+        with self._publishing:
+            self._publisher.publish_all(
+                {"body": {"delivery_id": delivery_id}, "routing_key": DELIVERY_QUEUE, "delivery_mode": 2,
+                 "serializer": "json"} for delivery_id in delivery_ids)
 
     def depth(self) -> int:
         with kombu.Connection(self.amqp_uri) as conn:

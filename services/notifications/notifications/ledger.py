@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Sequence
 
 from sqlalchemy import (
     Boolean,
@@ -96,16 +97,17 @@ class Ledger:
         self.relax = (lambda conn: None) if relaxed_connections else relaxed_commit
         create_tables(metadata, engine)
 
-    def claim(self, delivery_id: str) -> dict | None:
-        """The delivery if it still has to be sent (one round trip); None if sent or unknown."""
+    def claim(self, delivery_ids: Sequence[str]) -> dict[str, dict]:
+        """The deliveries that still have to be sent, by id, each attempt counted (one statement
+        for many); a delivery already sent, parked or unknown is left out."""
         with self.engine.begin() as conn:
             self.relax(conn)
-            row = conn.execute(update(deliveries)
-                               .where(deliveries.c.delivery_id == delivery_id,
-                                      deliveries.c.status.in_(("queued", "failed")))
-                               .values(attempts=deliveries.c.attempts + 1)
-                               .returning(*deliveries.c)).mappings().first()
-        return dict(row) if row else None
+            rows = conn.execute(update(deliveries)
+                                .where(deliveries.c.delivery_id.in_(set(delivery_ids)),
+                                       deliveries.c.status.in_(("queued", "failed")))
+                                .values(attempts=deliveries.c.attempts + 1)
+                                .returning(*deliveries.c)).mappings().all()
+        return {row["delivery_id"]: dict(row) for row in rows}
 
     def delivery(self, delivery_id: str) -> dict | None:
         with self.engine.connect() as conn:
@@ -124,16 +126,17 @@ class Ledger:
             return conn.execute(select(exemplar_facts.c.name)
                                 .where(exemplar_facts.c.exemplar_id == exemplar_id)).scalar()
 
-    def mark_sent(self, delivery_id: str, inbox_row: dict | None = None) -> bool:
-        """Sent, once: False if another worker marked it first."""
+    def mark_sent(self, delivery_ids: Sequence[str], inbox_rows: Sequence[dict] = ()) -> set[str]:
+        """Sent, once: the ids this call moved to sent (not those another worker marked first)."""
         with self.engine.begin() as conn:
             self.relax(conn)
-            if inbox_row:
-                insert_ignoring_duplicates(conn, inbox, [inbox_row])
+            insert_ignoring_duplicates(conn, inbox, list(inbox_rows))
             moved = conn.execute(update(deliveries)
-                                 .where(deliveries.c.delivery_id == delivery_id, deliveries.c.status != "sent")
-                                 .values(status="sent", sent_at=now()))
-        return moved.rowcount == 1
+                                 .where(deliveries.c.delivery_id.in_(set(delivery_ids)),
+                                        deliveries.c.status != "sent")
+                                 .values(status="sent", sent_at=now())
+                                 .returning(deliveries.c.delivery_id)).scalars().all()
+        return set(moved)
 
     def mark_failed(self, delivery_id: str, error: str, parked: bool) -> None:
         with self.engine.begin() as conn:

@@ -12,17 +12,18 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 
 import kombu
-import requests
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, select
 
 import shared.nameko_support  # noqa: F401 - cooperative psycopg2 under eventlet
 from notifications.application import subscriptions
-from notifications.channels import send_email, send_webhook
+from notifications.channels import send_email, send_webhook, webhook_pool
 from notifications.ledger import DELIVERY_QUEUE, Ledger, now
 from notifications.rendering import Renderer
+from shared.batching import GroupCall
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, sqlalchemy_url
 from shared.reliable_events import reliable_consume, retry_delays
@@ -46,11 +47,29 @@ class Deliverer:
         self.smtp = (config.get("SMTP_HOST") or "127.0.0.1", int(config.get("SMTP_PORT") or 25))
         self.sender = config.get("EMAIL_FROM") or "thongbao@thidua.gov.vn"
         self.max_attempts = 1 + len(retry_delays(config))  # as many tries as the queue gives it
-        self.http = requests.Session()
-        self.http.trust_env = False  # no proxy lookups from the environment on every request
+        self.http = webhook_pool(concurrency=int(config.get("max_workers") or 10))
         self.render = functools.lru_cache(maxsize=512)(self._render)
         self.event = functools.lru_cache(maxsize=512)(self.ledger.event)  # events are immutable
         self._secrets: dict[tuple[str, str], str] = {}
+        self._loading_secrets = threading.Lock()
+        # The deliveries running at once share their ledger statements: one claim and one
+        # mark for a group, instead of two transactions per delivery.
+        self.claim = GroupCall(self._claim_group, name="ledger-claims")
+        self.mark_sent = GroupCall(self._mark_group, name="ledger-marks")
+
+    def _claim_group(self, delivery_ids: list[str]) -> list[dict | None]:
+        rows = self.ledger.claim(delivery_ids)
+        # The same job twice in one group (a replay beside the original): one of them sends.
+        return [rows.pop(delivery_id, None) for delivery_id in delivery_ids]
+
+    def _mark_group(self, items: list[tuple[str, dict | None]]) -> list[bool]:
+        moved = self.ledger.mark_sent([delivery_id for delivery_id, _ in items],
+                                      [inbox_row for _, inbox_row in items if inbox_row])
+        first = []
+        for delivery_id, _ in items:  # a second copy in the group did not move it
+            first.append(delivery_id in moved)
+            moved.discard(delivery_id)
+        return first
 
     def _render(self, event_key: str, locale: str):
         wire = self.event(event_key)
@@ -64,23 +83,26 @@ class Deliverer:
     def secret(self, subscription_id: str, channel: str) -> str:
         """Webhook secrets, all loaded at the first miss: a fan-out asks for thousands at once."""
         if (subscription_id, channel) not in self._secrets:
-            with self.ledger.engine.connect() as conn:
-                for sub_id, channels in conn.execute(select(subscriptions.c.id, subscriptions.c.channels)):
-                    for c in json.loads(channels):
-                        self._secrets[(sub_id, c["channel"])] = c["secret"]
+            with self._loading_secrets:  # the deliveries that missed together load them once
+                if (subscription_id, channel) not in self._secrets:
+                    with self.ledger.engine.connect() as conn:
+                        rows = conn.execute(select(subscriptions.c.id, subscriptions.c.channels)).all()
+                    for sub_id, channels in rows:
+                        for c in json.loads(channels):
+                            self._secrets[(sub_id, c["channel"])] = c["secret"]
         return self._secrets[(subscription_id, channel)]
 
     def deliver(self, delivery_id: str) -> str:
-        row = self.ledger.claim(delivery_id)
+        row = self.claim(delivery_id)
         if row is None:
             return "already-sent-or-unknown"
+        inbox_row = None
         try:
             message = self.render(row["event_key"], row["locale"])
             if row["channel"] == "inbox":
                 inbox_row = {"delivery_id": delivery_id, "recipient_id": row["recipient_id"],
                              "subject": message.subject, "body": message.body, "created_at": now(), "read": False}
-                return "sent" if self.ledger.mark_sent(delivery_id, inbox_row) else "already-sent"
-            if row["channel"] == "email":
+            elif row["channel"] == "email":
                 send_email(host=self.smtp[0], port=self.smtp[1], sender=self.sender, to=row["address"],
                            subject=message.subject, body=message.body, delivery_id=delivery_id)
             else:
@@ -93,8 +115,7 @@ class Deliverer:
             parked = row["attempts"] >= self.max_attempts  # claim() counted this attempt
             self.ledger.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}", parked=parked)
             raise
-        self.ledger.mark_sent(delivery_id)
-        return "sent"
+        return "sent" if self.mark_sent((delivery_id, inbox_row)) else "already-sent"
 
 
 class DelivererProvider(DependencyProvider):
