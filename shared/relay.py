@@ -129,7 +129,7 @@ class Relay:
         return len(batch)
 
     def run(self, stop: threading.Event, wake: threading.Event, idle_wait: float = 0.5,
-            gather: float = 0.01) -> None:
+            gather: float = 0.05) -> None:
         """Publish until stopped; back off (up to 5 s) while the broker or database is away.
 
         Every worker of this process wakes it when it ends, so the idle poll only matters for

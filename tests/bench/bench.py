@@ -820,7 +820,7 @@ def report(results: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--exemplars", type=int, default=200, help="exemplars driven through their lifecycle")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent RPC clients")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent RPC clients (officers at work at once)")
     parser.add_argument("--max-workers", type=int, default=20, help="the nominations service's nameko max_workers")
     parser.add_argument("--handoff-exemplars", type=int, default=500, help="exemplars nominated, then decided")
     parser.add_argument("--rate", type=float, default=50, help="nominations, then decisions, per second")

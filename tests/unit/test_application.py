@@ -154,3 +154,30 @@ def test_a_council_step_recorded_meanwhile_is_not_a_conflict_but_a_persons_chang
     assert memory_app.change(exemplar_id, "publicize", STEPS["publicize"], expected_version=6)["version"] == 8
     with pytest.raises(ConcurrentChange):  # but a person's change since version 7 does
         memory_app.change(exemplar_id, "start_adoption", STEPS["start_adoption"], expected_version=7)
+
+
+def cached_apps(catalog, tmp_path, count=2):
+    """Copies of one instance on one log, each keeping exemplars in memory as the service does."""
+    from nominations.bootstrap import aggregate_cache
+    from shared.persistence import eventsourcing_env
+
+    env = eventsourcing_env(f"sqlite:///{tmp_path}/nominations.sqlite") | aggregate_cache({"AGGREGATE_CACHE_SIZE": 100})
+    return [NominationsApplication(catalog=catalog, department="hoi-nong-dan-yen-the", env=env) for _ in range(count)]
+
+
+def test_copies_with_cached_exemplars_each_judge_a_command_on_everything_stored(catalog, tmp_path):
+    this, other = cached_apps(catalog, tmp_path)
+    assert this.repository.cache is not None
+    exemplar_id = run_lifecycle(this, until="record_progress")  # this copy holds version 2 in memory
+    hold_id = other.change(exemplar_id, "put_on_hold", {"hold_kind": "complaint", "reason": "Đơn thư",
+                                                         "business_date": "2018-05-02"})["result"]
+    # This copy never saw the hold in its own commands, yet it releases it (its copy is brought up
+    # to date from the log), and the other refuses to release it twice.
+    release = {"hold_id": hold_id, "resolution": "Đã giải quyết", "business_date": "2018-05-20"}
+    assert this.change(exemplar_id, "release_hold", release)["version"] == 4
+    with pytest.raises(RuleViolation):
+        other.change(exemplar_id, "release_hold", release)
+    # Sequential commands through alternating copies are never a conflict.
+    assert other.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 5
+    assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 6
+    assert [h["version"] for h in other.history(exemplar_id)] == list(range(1, 7))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any, Callable
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from pydantic_core import to_jsonable_python
 
 from nominations import commands as c
 from nominations.domainmodel import Exemplar
+from shared.batching import GroupCall
 from shared.catalog import Catalog
 from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
@@ -91,11 +92,56 @@ class NominationsApplication(Application):
         env: dict[str, str] | None = None,
         council_level: str = "district",
         jurisdiction: str = "huyen-yen-the",
+        group_commit: bool = False,
     ):
         self.catalog = catalog
         self.department = department
         self.council = {"council_level": council_level, "jurisdiction": jurisdiction}  # where nominations go
         super().__init__(env=env)
+        # The store takes a table lock from insert to commit, so saves are one at a time; a
+        # service handling many commands at once saves theirs together (one lock, one commit).
+        self._group_commit = GroupCall(self._save_together, name="nominations-group-commit") if group_commit else None
+
+    def save(self, *objs, **kwargs):
+        if self._group_commit is not None and len(objs) == 1 and isinstance(objs[0], Exemplar) and not kwargs:
+            recordings = self._group_commit(objs[0])
+            if isinstance(recordings, IntegrityError):
+                raise recordings
+            return recordings
+        return super().save(*objs, **kwargs)
+
+    def _save_together(self, exemplars: list[Exemplar]) -> list:
+        """Group commit: each exemplar's recordings, or the IntegrityError that refused it."""
+        each = []
+        for exemplar in exemplars:
+            processing = ProcessingEvent()
+            processing.collect_events(exemplar)
+            each.append(processing)
+        together = ProcessingEvent()
+        for processing in each:
+            together.events += processing.events
+            together.aggregates |= processing.aggregates
+        try:
+            recordings = self._commit(together)
+        except IntegrityError as refused:
+            if len(each) == 1:
+                return [refused]
+        else:
+            return [[r for r in recordings if r.domain_event.originator_id == e.id] for e in exemplars]
+        outcomes = []  # one of them is behind the log: each on its own, so only that one fails
+        for processing in each:
+            try:
+                outcomes.append(self._commit(processing))
+            except IntegrityError as refused:
+                outcomes.append(refused)
+        return outcomes
+
+    def _commit(self, processing: ProcessingEvent) -> list:
+        """What Application.save does once it has collected the events."""
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -67,6 +67,14 @@ class NominationsRuntime:
         self.sealer.seal_pending()
 
 
+def aggregate_cache(config: dict) -> dict[str, str]:
+    """Exemplars recently used stay in memory; a load then reads only the events stored since
+    (by any copy of this instance: the library's "fast-forward"), not a snapshot and up to 49
+    events. AGGREGATE_CACHE_SIZE exemplars (a few kilobytes each) are kept; 0 turns it off."""
+    size = int(config.get("AGGREGATE_CACHE_SIZE") or 0)
+    return {"AGGREGATE_CACHE_MAXSIZE": str(size), "AGGREGATE_CACHE_FASTFORWARD": "y"} if size > 0 else {}
+
+
 def build(config: dict) -> NominationsRuntime:
     catalog = load_catalog(config.get("CATALOG_DIR") or None)
     database_url = config.get("DATABASE_URL") or default_database_url(SERVICE)
@@ -74,9 +82,10 @@ def build(config: dict) -> NominationsRuntime:
     app = NominationsApplication(
         catalog=catalog,
         department=config.get("DEPARTMENT") or "hoi-nong-dan-yen-the",
-        env=eventsourcing_env(database_url),
+        env=eventsourcing_env(database_url) | aggregate_cache(config),
         council_level=config.get("COUNCIL_LEVEL") or "district",
         jurisdiction=config.get("JURISDICTION") or "huyen-yen-the",
+        group_commit=True,
     )
 
     signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
