@@ -72,3 +72,35 @@ def test_two_concurrent_changes_to_one_exemplar_in_one_group_one_wins_one_confli
     history = app.history(exemplar_id)
     assert len(history) == 3 and history[-1]["payload"]["note"] in notes
     assert app.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 4  # and it goes on
+
+
+def test_a_save_inside_a_handlers_transaction_stays_in_it(catalog, postgres_url):
+    """Council events are recorded once: the event and its tracking row commit together, so
+    the save must join the handler's transaction, never the group's."""
+    import datetime as dt
+    import uuid
+
+    import pytest
+
+    from shared.consumer import IdempotentConsumer
+    from shared.wire import WireEvent
+
+    app = service_like_app(catalog, postgres_url)
+    exemplar_id = app.detect(detect_data())["id"]
+    council_event = WireEvent(type="case.opened", source="awards", instance="awards-huyen-yen-the",
+                              notification_id=1, aggregate_id=uuid.uuid4(), aggregate_version=1,
+                              business_date=dt.date(2018, 10, 3), payload={"exemplar_id": exemplar_id})
+
+    def save_then_fail():
+        exemplar = app.get_exemplar(exemplar_id)
+        exemplar.record_council_step(case_id="c", step="opened", council_level="district",
+                                     jurisdiction="huyen-yen-the", reason="", business_date=exemplar.detected_on)
+        app._save(exemplar)
+        raise RuntimeError("the handler failed after saving")
+
+    consumer = IdempotentConsumer(app)
+    with pytest.raises(RuntimeError):
+        consumer.handle_once(council_event, save_then_fail)
+    assert len(app.history(exemplar_id)) == 1  # rolled back with the handler's transaction
+    handled, _ = consumer.handle_once(council_event, lambda: app.record_council_outcome(council_event))
+    assert handled and [h["type"] for h in app.history(exemplar_id)][-1] != "exemplar.detected"

@@ -102,13 +102,16 @@ class NominationsApplication(Application):
         # service handling many commands at once saves theirs together (one lock, one commit).
         self._group_commit = GroupCall(self._save_together, name="nominations-group-commit") if group_commit else None
 
-    def save(self, *objs, **kwargs):
-        if self._group_commit is not None and len(objs) == 1 and isinstance(objs[0], Exemplar) and not kwargs:
-            recordings = self._group_commit(objs[0])
-            if isinstance(recordings, IntegrityError):
-                raise recordings
-            return recordings
-        return super().save(*objs, **kwargs)
+    def _store_command(self, exemplar: Exemplar) -> list:
+        """An officer's command: saved together with the others running at once (group commit),
+        if enabled. Saves inside a caller's transaction (handle_once) must not come here: the
+        group commits in a transaction of its own."""
+        if self._group_commit is None:
+            return self.save(exemplar)
+        recordings = self._group_commit(exemplar)
+        if isinstance(recordings, IntegrityError):
+            raise recordings
+        return recordings
 
     def _save_together(self, exemplars: list[Exemplar]) -> list:
         """Group commit: each exemplar's recordings, or the IntegrityError that refused it."""
@@ -153,7 +156,7 @@ class NominationsApplication(Application):
         cmd = c.parse(c.Detect, data)
         _catalog_check(self.catalog, cmd)
         exemplar = Exemplar.detect(department=self.department, **cmd.model_dump())
-        self.save(exemplar)
+        self._store_command(exemplar)
         return {"id": str(exemplar.id), "version": exemplar.version}
 
     def change(self, exemplar_id: Any, command: str, data: dict, expected_version: int | None = None) -> dict:
@@ -173,7 +176,7 @@ class NominationsApplication(Application):
                 raise self._conflict(exemplar.id, f"changed by someone else since version {seen}")
             result = method(exemplar, **arguments)  # the rules are checked against the current state
             try:
-                self.save(exemplar)
+                self._store_command(exemplar)
             except IntegrityError:
                 expected_version = seen  # reload; conflict only if a person's change came in between
                 continue
