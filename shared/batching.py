@@ -4,7 +4,9 @@ A worker handling many jobs at once (nameko greenthreads) would otherwise pay on
 database transaction per job. ``GroupCall`` hands every item that arrives while the
 previous group's call is running to the next call, together: under light load each
 call carries one item and waits for nothing; under heavy load groups grow by themselves
-(no timer, no added latency). Each caller gets its own item's result or exception.
+(no timer, no added latency). Each caller gets its own item's result or exception: an
+exception ``many`` raises goes to every caller of the group, one it returns in an item's
+place (that item alone failed) to that item's caller.
 
 Works with real threads and with eventlet's patched ones.
 """
@@ -28,7 +30,8 @@ class _Slot:
 
 
 class GroupCall(Generic[Item, Result]):
-    """``call(item)`` runs ``many(items)`` for a group of items; ``many`` returns one result per item, in order."""
+    """``call(item)`` runs ``many(items)`` for a group of items; ``many`` returns one result
+    per item, in order, or in an item's place the exception to raise in its caller."""
 
     def __init__(self, many: Callable[[Sequence[Item]], Sequence[Result]], name: str, max_group: int = 500):
         self._many = many
@@ -46,6 +49,8 @@ class GroupCall(Generic[Item, Result]):
         slot.done.wait()
         if slot.error is not None:
             raise slot.error
+        if isinstance(slot.result, BaseException):
+            raise slot.result
         return slot.result
 
     def _run(self) -> None:

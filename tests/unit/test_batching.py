@@ -49,3 +49,10 @@ def test_a_call_returning_the_wrong_number_of_results_is_an_error_not_a_misattri
     call = GroupCall(lambda items: [], name="test-short")
     with pytest.raises(RuntimeError, match="0 results for 1 items"):
         call("x")
+
+
+def test_an_exception_returned_in_an_items_place_fails_only_that_caller():
+    call = GroupCall(lambda items: [KeyError(i) if i == "lost" else i for i in items], name="test-one-fails")
+    with pytest.raises(KeyError):
+        call("lost")
+    assert call("kept") == "kept"

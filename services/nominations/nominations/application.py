@@ -106,12 +106,7 @@ class NominationsApplication(Application):
         """An officer's command: saved together with the others running at once (group commit),
         if enabled. Saves inside a caller's transaction (handle_once) must not come here: the
         group commits in a transaction of its own."""
-        if self._group_commit is None:
-            return self.save(exemplar)
-        recordings = self._group_commit(exemplar)
-        if isinstance(recordings, IntegrityError):
-            raise recordings
-        return recordings
+        return self.save(exemplar) if self._group_commit is None else self._group_commit(exemplar)
 
     def _save_together(self, exemplars: list[Exemplar]) -> list:
         """Group commit: each exemplar's recordings, or the IntegrityError that refused it."""
