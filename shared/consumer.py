@@ -42,6 +42,10 @@ class IdempotentConsumer:
         )
         return conn.execute(query).first() is not None
 
+    def handled(self, event: WireEvent) -> bool:
+        with self.app.recorder.datastore.engine.connect() as conn:
+            return self._seen(conn, event)
+
     def handle_once(self, event: WireEvent, handle: Callable[[], T]) -> tuple[bool, T | None]:
         """Run ``handle`` (which saves through the application) once per wire event.
 

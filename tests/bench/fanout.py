@@ -196,6 +196,9 @@ def run(subscribers: int = 10_000, log=print) -> dict:
             results[workers] = {"seconds": elapsed, "per_s": subscribers / elapsed,
                                 "peak_rss_mb": max(peak_rss_mb(p.pid) for p in started)}
             log(f"fan-out: {workers} worker(s): {subscribers} deliveries in {elapsed:.2f} s")
+            for line in (logs / "notifications.log").read_text(errors="replace").splitlines():
+                if f"bench-fanout/{round_number}:" in line:  # when the service had the jobs on the queue
+                    log("fan-out: service: " + line.split(": ", 1)[-1])
             for process in started:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)

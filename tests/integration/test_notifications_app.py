@@ -29,6 +29,11 @@ def subscriber(n=1, **overrides):
     return data | overrides
 
 
+def receive(app, wire, **kw) -> list[str]:
+    """Every delivery id the fan-out of ``wire`` queues, all chunks together."""
+    return [delivery_id for chunk in app.receive(wire, **kw) for delivery_id in chunk]
+
+
 def event(kind="exemplar.detected", exemplar_id=None, **payload):
     base = {"exemplar.detected": {"department": "hoi-nong-dan-yen-the", "field": "household-economy",
                                   "movement": "farmers-good-business", "name": "Hộ ông Thắng", "unit": "xã Đồng Tâm",
@@ -60,14 +65,14 @@ def test_one_event_becomes_one_row_per_recipient_and_channel_once(catalog, datab
         app.subscribe(subscriber(n))
     app.subscribe(subscriber(9, fields=["health"]))  # another field: not for this event
     detected = event()
-    queued = app.receive(detected)
+    queued = receive(app, detected)
     assert len(queued) == 9  # 3 recipients x 3 channels
-    assert sorted(app.receive(detected)) == sorted(queued)  # a duplicate queues the same jobs again, no new rows
+    assert sorted(receive(app, detected)) == sorted(queued)  # a duplicate queues the same jobs again, no new rows
     rows = app.ledger.for_event(f"nominations-test/{detected.notification_id}")
     assert len(rows) == 9 and {r["status"] for r in rows} == {"queued"}
     assert {r["recipient_id"] for r in rows} == {"nguoi-0", "nguoi-1", "nguoi-2"}
     awarded = event("exemplar.awarded", exemplar_id=detected.aggregate_id)  # matched through what detection said
-    assert len(app.receive(awarded)) == 9
+    assert len(receive(app, awarded)) == 9
 
 
 def test_muted_digest_and_quiet_hours(catalog, database_url):
@@ -78,7 +83,7 @@ def test_muted_digest_and_quiet_hours(catalog, database_url):
     app.subscribe(subscriber(3, preferences={"quiet_hours": {"start": "22:00", "end": "06:00"}}))
     late_evening = dt.datetime(2018, 10, 12, 16, 30, tzinfo=dt.timezone.utc)  # 23:30 in Hà Nội
     detected = event()
-    queued = app.receive(detected, at=late_evening)
+    queued = receive(app, detected, at=late_evening)
     rows = {(r["recipient_id"], r["channel"]): r for r in app.ledger.for_event(f"nominations-test/{detected.notification_id}")}
     assert not any(recipient == "nguoi-1" for recipient, _ in rows)
     assert {rows[("nguoi-2", c)]["status"] for c in ("inbox", "email", "webhook")} == {"digest"}
@@ -95,14 +100,14 @@ def test_a_cancelled_subscription_receives_nothing(catalog, database_url):
     app = app_on(catalog, database_url)
     subscription = app.subscribe(subscriber(1))["id"]
     app.cancel(subscription, {"reason": "Chuyển công tác"})
-    assert app.receive(event()) == []
+    assert receive(app, event()) == []
 
 
 def test_a_daily_digest_gathers_the_days_items_once(catalog, database_url):
     app = app_on(catalog, database_url)
     app.subscribe(subscriber(2, preferences={"digest": True}, channels=[{"channel": "inbox"}]))
     for _ in range(3):
-        app.receive(event())
+        receive(app, event())
     six_am = dt.datetime(2018, 10, 12, 23, 0, tzinfo=dt.timezone.utc)  # 06:00 in Hà Nội: too early
     assert app.due_digests(at=six_am, hour=7) == []
     eight_am = six_am + dt.timedelta(hours=2)
@@ -119,8 +124,8 @@ def test_the_worker_delivers_a_digest_as_one_inbox_message(catalog, postgres_url
     app = app_on(catalog, postgres_url)
     app.subscribe(subscriber(4, preferences={"digest": True}, channels=[{"channel": "inbox"}]))
     detected = event()
-    app.receive(detected)
-    app.receive(event("exemplar.withdrawn", exemplar_id=detected.aggregate_id, reason="Chuyển công tác"))
+    receive(app, detected)
+    receive(app, event("exemplar.withdrawn", exemplar_id=detected.aggregate_id, reason="Chuyển công tác"))
     digest_id = app.due_digests(at=dt.datetime(2018, 10, 13, 1, 0, tzinfo=dt.timezone.utc), hour=7)[0]  # 08:00 HN
     deliverer = Deliverer({"DATABASE_URL": postgres_url})
     assert deliverer.deliver(digest_id) == "sent"
@@ -130,3 +135,22 @@ def test_the_worker_delivers_a_digest_as_one_inbox_message(catalog, postgres_url
     message = inbox["items"][0]
     assert message["subject"] == "Bản tin thông báo ngày 13/10/2018 (2 thông báo)"
     assert message["body"].count("•") == 2 and "Hộ ông Thắng" in message["body"]
+
+
+def test_a_fan_out_interrupted_between_chunks_is_finished_by_the_redelivery(catalog, database_url):
+    app = app_on(catalog, database_url)
+    for n in range(5):
+        app.subscribe(subscriber(n))  # 15 rows: 3 channels each
+    detected = event()
+    chunks = app.receive(detected, chunk=4)
+    first = next(chunks)  # committed; then the publisher fails and the event is not acked
+    chunks.close()
+    key = f"nominations-test/{detected.notification_id}"
+    assert len(first) == 4 and len(app.ledger.for_event(key)) == 4
+    assert not app.consumer.handled(detected)
+    again = [list(chunk) for chunk in app.receive(detected, chunk=4)]  # the redelivery
+    assert [len(chunk) for chunk in again] == [4, 4, 4, 3]
+    assert set(first) <= {delivery_id for chunk in again for delivery_id in chunk}
+    assert len(app.ledger.for_event(key)) == 15  # the first chunk's rows kept, not doubled
+    assert app.consumer.handled(detected)
+    assert sorted(receive(app, detected)) == sorted(r["delivery_id"] for r in app.ledger.for_event(key))

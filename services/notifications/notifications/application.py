@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import re
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Iterator, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,9 @@ from shared.validation import parse
 from shared.wire import WireEvent
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
+# Ledger rows committed, and their jobs queued, at a time: workers start on the first
+# chunk instead of waiting for a whole fan-out to be recorded.
+FAN_OUT_CHUNK = 500
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -203,58 +206,76 @@ class NotificationsApplication(Application):
 
     # -- fan-out -------------------------------------------------------------------------
 
-    def receive(self, event: WireEvent, at: dt.datetime | None = None) -> list[str]:
-        """Record one ledger row per matching (recipient, channel), once per event.
+    def receive(self, event: WireEvent, at: dt.datetime | None = None,
+                chunk: int = FAN_OUT_CHUNK) -> Iterator[list[str]]:
+        """Record one ledger row per matching (recipient, channel), once per event, and yield
+        the delivery ids to put on the work queue, a committed chunk at a time.
 
-        Returns the delivery ids to put on the work queue now: every row of this event still
-        queued — also for a duplicate delivery of the event, in case the jobs were lost
-        between the commit and the publish (workers skip what was already sent).
+        Workers start on the first chunk while the rest are recorded, instead of waiting
+        for all ten thousand rows. The event is marked handled only after the last chunk:
+        if the caller fails between chunks (the broker down, the process killed), the event
+        comes again, and since a delivery id derives from (event, subscription, channel)
+        the rows recorded already are kept, not doubled, and queued again (workers skip
+        what was sent). A duplicate of a handled event yields every row of it still queued,
+        in case the jobs were lost between the commit and the publish.
         """
-        self.subscriptions.catch_up()  # before the transaction: SQLite has one writer at a time
-        self.consumer.handle_once(event, lambda: self._fan_out(event, at or now()))
-        with self.ledger.engine.connect() as conn:
-            query = select(deliveries.c.delivery_id).where(
-                deliveries.c.event_key == event_key(event), deliveries.c.status == "queued")
-            return list(conn.execute(query).scalars())
+        self.subscriptions.catch_up()  # before any transaction: SQLite has one writer at a time
+        if self.consumer.handled(event):
+            with self.ledger.engine.connect() as conn:
+                query = select(deliveries.c.delivery_id).where(
+                    deliveries.c.event_key == event_key(event), deliveries.c.status == "queued")
+                queued = list(conn.execute(query).scalars())
+            for start in range(0, len(queued), chunk):
+                yield queued[start:start + chunk]
+            return
+        rows = self._deliveries_of(event, at or now())
+        for start in range(0, len(rows), chunk):
+            with self.recorder.transaction(commit=True) as session:
+                if start == 0:  # the workers render from it: committed with the first rows
+                    insert_ignoring_duplicates(session, notification_events, [{
+                        "event_key": event_key(event), "event_type": event.type,
+                        "wire": json.dumps(event.to_message())}])
+                insert_ignoring_duplicates(session, deliveries, rows[start:start + chunk])
+            yield [row["delivery_id"] for row in rows[start:start + chunk] if row["status"] == "queued"]
+        self.consumer.handle_once(event, lambda: None)
 
-    def _fan_out(self, event: WireEvent, at: dt.datetime) -> int:
+    def _deliveries_of(self, event: WireEvent, at: dt.datetime) -> list[dict]:
+        """The ledger rows this event makes: one per matching (subscription, channel), with
+        its status decided by the recipient's preferences. A detection's facts are recorded
+        first, so later events about the exemplar match by department, field and movement."""
         exemplar_id = str(event.aggregate_id) if event.type.startswith("exemplar.") else event.payload.get("exemplar_id")
-        with self.recorder.transaction(commit=True) as session:  # joins handle_once's transaction
+        facts = None
+        with self.recorder.transaction(commit=True) as session:
             if event.type == "exemplar.detected":
                 p = event.payload
                 insert_ignoring_duplicates(session, exemplar_facts, [{
                     "exemplar_id": exemplar_id, "department": p["department"], "field": p["field"],
                     "movement": p["movement"], "name": p["name"]}])
-            facts = None
             if exemplar_id:
                 row = session.execute(select(exemplar_facts).where(exemplar_facts.c.exemplar_id == exemplar_id))
                 facts = row.mappings().first()
-            rows = []
-            local_now = at.astimezone(LOCAL_TIME)
-            for sub in self.subscriptions.active(catch_up=False):
-                preferences = sub["preferences"]
-                if preferences.get("muted") or not matches(sub["filters"], event.type, exemplar_id, facts):
-                    continue
-                for channel in sub["channels"]:
-                    status, not_before = "queued", None
-                    if preferences.get("digest"):
-                        status = "digest"
-                    elif channel["channel"] != "inbox" and in_quiet_hours(preferences.get("quiet_hours"),
-                                                                         local_now.time()):
-                        held_until = quiet_hours_end(preferences["quiet_hours"], local_now)
-                        status, not_before = "held", held_until.astimezone(dt.timezone.utc)  # stored as UTC
-                    rows.append({
-                        "delivery_id": str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                                      f"{event_key(event)}/{sub['id']}/{channel['channel']}")),
-                        "event_key": event_key(event), "subscription_id": sub["id"],
-                        "recipient_id": sub["recipient_id"], "channel": channel["channel"],
-                        "address": channel["address"], "locale": sub["locale"], "status": status, "attempts": 0,
-                        "not_before": not_before, "created_at": at})
-            if rows:
-                insert_ignoring_duplicates(session, notification_events, [{
-                    "event_key": event_key(event), "event_type": event.type, "wire": json.dumps(event.to_message())}])
-                insert_ignoring_duplicates(session, deliveries, rows)
-        return len(rows)
+        rows = []
+        local_now = at.astimezone(LOCAL_TIME)
+        for sub in self.subscriptions.active(catch_up=False):
+            preferences = sub["preferences"]
+            if preferences.get("muted") or not matches(sub["filters"], event.type, exemplar_id, facts):
+                continue
+            for channel in sub["channels"]:
+                status, not_before = "queued", None
+                if preferences.get("digest"):
+                    status = "digest"
+                elif channel["channel"] != "inbox" and in_quiet_hours(preferences.get("quiet_hours"),
+                                                                     local_now.time()):
+                    held_until = quiet_hours_end(preferences["quiet_hours"], local_now)
+                    status, not_before = "held", held_until.astimezone(dt.timezone.utc)  # stored as UTC
+                rows.append({
+                    "delivery_id": str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                  f"{event_key(event)}/{sub['id']}/{channel['channel']}")),
+                    "event_key": event_key(event), "subscription_id": sub["id"],
+                    "recipient_id": sub["recipient_id"], "channel": channel["channel"],
+                    "address": channel["address"], "locale": sub["locale"], "status": status, "attempts": 0,
+                    "not_before": not_before, "created_at": at})
+        return rows
 
     def due_held(self, at: dt.datetime | None = None) -> list[str]:
         """Held deliveries whose quiet hours are over: queue them now."""

@@ -76,14 +76,17 @@ class NotificationsRuntime:
 
     def receive(self, event: WireEvent) -> int:
         started = time.perf_counter()
-        delivery_ids = self.app.receive(event)
-        stored = time.perf_counter()
-        self.jobs.publish(delivery_ids)
-        if delivery_ids:
-            log.info("%s %s/%d: %d deliveries recorded in %.0f ms, queued in %.0f ms", event.type, event.instance,
-                     event.notification_id, len(delivery_ids), (stored - started) * 1000,
-                     (time.perf_counter() - stored) * 1000)
-        return len(delivery_ids)
+        queued = 0
+        for delivery_ids in self.app.receive(event):  # each chunk committed before its jobs go out
+            self.jobs.publish(delivery_ids)
+            if not queued and delivery_ids:
+                log.info("%s %s/%d: first %d jobs queued after %.0f ms", event.type, event.instance,
+                         event.notification_id, len(delivery_ids), (time.perf_counter() - started) * 1000)
+            queued += len(delivery_ids)
+        if queued:
+            log.info("%s %s/%d: %d deliveries recorded and queued in %.0f ms", event.type, event.instance,
+                     event.notification_id, queued, (time.perf_counter() - started) * 1000)
+        return queued
 
 
 def build(config: dict) -> NotificationsRuntime:
