@@ -13,6 +13,7 @@ is parked at once (retrying cannot make it true) and nothing of it is acted on.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import traceback
@@ -20,7 +21,7 @@ from typing import Callable, Iterable
 
 import kombu
 from nameko.events import EventHandler, get_event_exchange
-from nameko.messaging import Consumer
+from nameko.messaging import Consumer, QueueConsumer
 
 from shared.signing import trusted_from_config
 from shared.wire import Unverified, verified
@@ -84,6 +85,9 @@ class RetryThenPark:
     def handle_message_processed(self, message, result=None, exc_info=None) -> None:
         if exc_info is not None:
             self._retry_or_park(message, exc_info)  # raises if it cannot: then nothing is acked
+        self._ack(message)
+
+    def _ack(self, message) -> None:
         self.queue_consumer.ack_message(message)
 
     def _retry_or_park(self, message, exc_info) -> None:
@@ -162,8 +166,85 @@ class ReliableEventHandler(RetryThenPark, EventHandler):
         self.queue_consumer.ack_message(message)
 
 
-class ReliableConsumer(RetryThenPark, Consumer):
+class AckRuns:
+    """The delivery tags of one channel, in delivery order, and which of them are finished.
+
+    ``take_run`` gives the last tag of the run of finished tags at the head: one
+    basic.ack(multiple=True) for it acks the whole run and nothing still running.
+    """
+
+    def __init__(self):
+        self._order: collections.deque[int] = collections.deque()
+        self._finished: set[int] = set()
+
+    def received(self, tag: int) -> None:
+        self._order.append(tag)
+
+    def finished(self, tag: int) -> None:
+        self._finished.add(tag)
+
+    def take_run(self) -> int | None:
+        last = None
+        while self._order and self._order[0] in self._finished:
+            last = self._order.popleft()
+            self._finished.discard(last)
+        return last
+
+
+class AcksInRuns:
+    """Mixin for a nameko Consumer: finished messages are acked in runs, not one by one.
+
+    Acking each message cost RabbitMQ about 55 µs of CPU per consumed message here, acking
+    in runs about 15 µs (kombu alone, 20,000 messages), and the consumer a frame each.
+    A run is acked once the deliveries finishing now have all finished (the flush runs
+    after them), and never past a message still running. Unacked messages come back if
+    the worker dies, as before; the delivery ledger makes that harmless.
+    Assumes the consumer's channel carries only this entrypoint's messages (one
+    entrypoint per worker service): basic.ack(multiple) covers the whole channel.
+    """
+
+    def setup(self) -> None:
+        super().setup()
+        self._runs: dict = {}  # channel -> AckRuns
+        self._flush_scheduled = False
+
+    def handle_message(self, body, message) -> None:
+        self._runs.setdefault(message.channel, AckRuns()).received(message.delivery_tag)
+        super().handle_message(body, message)
+
+    def _ack(self, message) -> None:
+        self._runs.setdefault(message.channel, AckRuns()).finished(message.delivery_tag)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.container.spawn_managed_thread(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        for channel, runs in list(self._runs.items()):
+            if channel.connection is None:  # closed: the broker has taken its messages back
+                del self._runs[channel]
+                continue
+            last = runs.take_run()
+            if last is not None:
+                try:
+                    channel.basic_ack(last, multiple=True)
+                except ConnectionError:
+                    del self._runs[channel]
+
+
+class SlackQueueConsumer(QueueConsumer):
+    """Prefetch twice the workers: finished messages waiting for their run's ack (behind
+    one still running) do not hold back new ones. nameko still runs at most max_workers."""
+
+    @property
+    def prefetch_count(self):
+        return 2 * self.container.max_workers
+
+
+class ReliableConsumer(AcksInRuns, RetryThenPark, Consumer):
     """A competing consumer of a durable work queue (several processes share its jobs)."""
+
+    queue_consumer = SlackQueueConsumer()
 
 
 reliable_event_handler = ReliableEventHandler.decorator
