@@ -145,3 +145,45 @@ def test_ten_thousand_events_load_from_a_snapshot(catalog, database_url):
     assert loaded.version == 10_002 and loaded.progress_count == 10_000
     snapshot = list(app.snapshots.get(uuid.UUID(exemplar_id), desc=True, limit=1))[0]
     assert snapshot.originator_version == 10_002
+
+
+def test_core_reads_return_what_the_librarys_orm_reads_return(catalog, database_url):
+    from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+
+    from shared.recorders import CoreReadsApplicationRecorder
+
+    app = open_app(catalog, database_url)
+    ids = populate(app)
+    recorder = app.recorder
+    assert isinstance(recorder, CoreReadsApplicationRecorder)
+
+    def both(name, *args, **kwargs):
+        fast = getattr(recorder, name)(*args, **kwargs)
+        assert fast == getattr(SQLAlchemyApplicationRecorder, name)(recorder, *args, **kwargs)
+        return fast
+
+    exemplar = uuid.UUID(ids[5])
+    assert len(both("select_events", exemplar)) == 8
+    assert [e.originator_version for e in both("select_events", exemplar, gt=3, lte=6)] == [4, 5, 6]
+    assert [e.originator_version for e in both("select_events", exemplar, desc=True, limit=2)] == [8, 7]
+    assert both("select_events", uuid.uuid4()) == []
+    every = both("select_notifications", start=None, limit=1000)
+    assert [n.id for n in every] == sorted(n.id for n in every) and len(every) == 6 + sum(range(2, 8)) + 4
+    assert [n.id for n in both("select_notifications", start=5, limit=3)] == [5, 6, 7]
+    assert [n.id for n in both("select_notifications", start=5, limit=3, inclusive_of_start=False)] == [6, 7, 8]
+    assert [n.id for n in both("select_notifications", start=1, limit=100, stop=4)] == [1, 2, 3, 4]
+    detected = both("select_notifications", start=1, limit=100, topics=[every[0].topic])
+    assert len(detected) == 6 and {n.topic for n in detected} == {every[0].topic}
+
+
+def test_a_read_inside_a_transaction_sees_its_writes(catalog, database_url):
+    app = open_app(catalog, database_url)
+    exemplar_id = uuid.UUID(app.detect(detect_data())["id"])
+    with pytest.raises(ZeroDivisionError):
+        with app.recorder.transaction(commit=True):  # as a handler's handle_once, before its commit
+            app.change(exemplar_id, "plan_nurture", STEPS["plan_nurture"])
+            assert [e.originator_version for e in app.recorder.select_events(exemplar_id)] == [1, 2]
+            assert len(app.recorder.select_notifications(start=1, limit=10)) == 2
+            1 / 0  # the handler fails: its transaction rolls back
+    assert [e.originator_version for e in app.recorder.select_events(exemplar_id)] == [1]
+    assert len(app.recorder.select_notifications(start=1, limit=10)) == 1
