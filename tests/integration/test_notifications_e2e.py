@@ -1,6 +1,7 @@
 """Notifications end to end: real SMTP and HTTP servers on loopback, two workers, the real broker."""
 
 import datetime as dt
+import subprocess
 import time
 import uuid
 
@@ -10,6 +11,7 @@ import requests
 
 from conftest import LIFECYCLE, STEPS, detect_data, free_port, signed, start_system, wait_for
 from gateway.http import ACTIONS
+from notifications.ledger import DELIVERY_QUEUE
 from shared.relay import events_exchange
 from shared.wire import WireEvent
 from sinks import SmtpSink, WebhookSink
@@ -154,6 +156,33 @@ def test_killing_a_worker_mid_batch_loses_and_repeats_nothing_in_effect(notify_s
         # A job in flight when the worker died may be sent again with the same delivery id (the
         # receiver dedupes on it); no more than one worker's prefetch (its concurrency) can be in flight.
         assert len(hook.received) - len(hook.unique) <= WORKER_CONCURRENCY
+
+
+def unacked_jobs(system) -> int:
+    vhost = system.amqp_uri.rsplit("/", 1)[1]
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages_unacknowledged"],
+                            check=True, capture_output=True, text=True, timeout=60).stdout
+    return sum(int(count) for name, count in (line.split() for line in listed.splitlines() if line.strip())
+               if name == DELIVERY_QUEUE)
+
+
+def test_slow_receivers_hold_back_no_other_deliveries_and_every_job_is_acked(notify_system):
+    exemplar_id = uuid.uuid4()
+    with WebhookSink(free_port(), SECRET, delay=6) as slow, WebhookSink(free_port(), SECRET) as fast:
+        for n in range(64):
+            hook = slow if n % 16 == 0 else fast  # 4 slow receivers among them
+            post(notify_system, "/subscriptions", {
+                "recipient_id": f"nhan-{n:02d}", "recipient_kind": "unit", "name": f"Đơn vị {n}",
+                "exemplar_ids": [str(exemplar_id)],
+                "channels": [{"channel": "webhook", "address": hook.url, "secret": SECRET}]})
+        time.sleep(1.5)
+        publish_awarded(notify_system, exemplar_id)
+        # Each worker runs 10 at once: finished jobs behind a slow one must still be acked,
+        # or its prefetch fills and it stops taking jobs until the slow one ends.
+        wait_for(lambda: len(fast.unique) == 60, timeout=60, what="the fast receivers")
+        assert len(slow.unique) == 0, "the fast deliveries waited for the slow ones"
+        wait_for(lambda: len(slow.unique) == 4, timeout=60, what="the slow receivers")
+        wait_for(lambda: unacked_jobs(notify_system) == 0 or None, what="every job acked")
 
 
 def test_the_cli_subscribes_changes_preferences_and_refuses_a_bad_address(notify_system):
