@@ -22,7 +22,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore, transactions
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
-from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder, SQLAlchemyApplicationRecorder
 from sqlalchemy import bindparam, select
 
 
@@ -30,7 +30,9 @@ def _state(value) -> bytes:
     return bytes(value) if isinstance(value, memoryview) else value
 
 
-class CoreReadsApplicationRecorder(SQLAlchemyApplicationRecorder):
+class CoreReads:
+    """select_events in Core, for a recorder of events or of snapshots (the same columns)."""
+
     def _in_core(self) -> bool:
         try:
             transactions.get()
@@ -79,6 +81,13 @@ class CoreReadsApplicationRecorder(SQLAlchemyApplicationRecorder):
         rows = self._rows(query, {"originator_id": originator_id, "gt": gt, "lte": lte, "limit": limit})
         return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2], state=_state(r[3])) for r in rows]
 
+
+
+class CoreReadsAggregateRecorder(CoreReads, SQLAlchemyAggregateRecorder):
+    """The snapshots: read on every first load of an exemplar into the cache."""
+
+
+class CoreReadsApplicationRecorder(CoreReads, SQLAlchemyApplicationRecorder):
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
                              topics: Sequence[str] = (), *, inclusive_of_start: bool = True) -> list[Notification]:
         if not self._in_core():
@@ -110,4 +119,5 @@ class CoreReadsFactory(SQLAlchemyFactory):
 
     datastore_class = PooledDatastore
 
+    aggregate_recorder_class = CoreReadsAggregateRecorder
     application_recorder_class = CoreReadsApplicationRecorder

@@ -1,6 +1,6 @@
 """AckRuns: a multiple ack covers only finished messages; a slow one holds back no others."""
 
-from shared.reliable_events import AckRuns
+from shared.acks import AckRuns
 
 
 def received(*tags):

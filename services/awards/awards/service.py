@@ -10,12 +10,12 @@ released before it was put, or a revocation before its grant, would count wrong)
 
 import os
 
-from nameko.rpc import rpc
 
 from awards.bootstrap import build, council_from_config, service_name
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
 from shared.reliable_events import reliable_event_handler
+from shared.rpc import rpc
 from shared.wire import WireEvent, addressed_to
 
 # source -> (the event type addressed to one council, what every council needs whoever it concerns)

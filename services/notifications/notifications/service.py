@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
@@ -14,6 +13,7 @@ from notifications.ledger import DELIVERY_QUEUE
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
 from shared.reliable_events import reliable_event_handler
+from shared.rpc import rpc
 from shared.wire import WireEvent
 
 STARTED = time.monotonic()
