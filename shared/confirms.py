@@ -8,7 +8,9 @@ kept; a batch counts as published only when all of it is confirmed, so the calle
 its position (or acks its work) exactly as it did with one-by-one confirms.
 
 kombu does not offer this, so it is written here against py-amqp's channel (kombu's
-pyamqp transport), which reports basic.ack / basic.nack to registered callbacks.
+pyamqp transport), which reports basic.ack / basic.nack to registered callbacks. Messages
+are serialised by kombu and handed to the channel directly: kombu's Producer.publish
+costs several times the publish itself (in the nominations bench, 7% of the service's CPU).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import socket
 import time
 from typing import Any, Iterable
 
+import amqp
 import kombu
+import kombu.serialization
 
 
 class NotConfirmed(Exception):
@@ -31,14 +35,14 @@ class ConfirmingPublisher:
         self.amqp_uri = amqp_uri
         self.declare = list(declare)  # exchanges and queues declared on (re)connecting
         self._connection: kombu.Connection | None = None
-        self._producer: kombu.Producer | None = None
+        self._channel = None
         self._sent = 0  # the channel's last sequence number
         self._confirmed = 0  # every sequence number up to this one is acked
         self._acked_out_of_order: set[int] = set()
         self._nacked = False
 
-    def _ensure(self) -> kombu.Producer:
-        if self._producer is None:
+    def _ensure(self):
+        if self._channel is None:
             connection = kombu.Connection(self.amqp_uri)
             connection.ensure_connection(max_retries=1)
             channel = connection.channel()
@@ -47,11 +51,11 @@ class ConfirmingPublisher:
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_ack)
             channel.events["basic_nack"].add(self._on_nack)
-            self._connection, self._producer = connection, kombu.Producer(channel)
+            self._connection, self._channel = connection, channel
             self._sent = self._confirmed = 0
             self._acked_out_of_order.clear()
             self._nacked = False
-        return self._producer
+        return self._channel
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         if multiple:
@@ -66,14 +70,23 @@ class ConfirmingPublisher:
         self._nacked = True
 
     def publish_all(self, messages: Iterable[dict], timeout: float = 30.0) -> int:
-        """Publish each message (``Producer.publish`` keyword arguments); return once all are
-        confirmed. On any failure the connection is dropped and the error raised: the caller
-        publishes the batch again (consumers dedupe by id, as they must for any redelivery)."""
-        producer = self._ensure()
+        """Publish each message — a dict of ``body``, ``routing_key`` and optionally ``exchange``
+        (name or kombu Exchange), ``headers``, ``delivery_mode``, ``serializer`` (json by
+        default) — and return once all are confirmed. On any failure the connection is
+        dropped and the error raised: the caller publishes the batch again (consumers dedupe
+        by id, as they must for any redelivery)."""
+        channel = self._ensure()
         try:
             count = 0
             for message in messages:
-                producer.publish(retry=False, **message)
+                content_type, encoding, body = kombu.serialization.dumps(message["body"],
+                                                                         message.get("serializer", "json"))
+                exchange = message.get("exchange", "")
+                channel.basic_publish(
+                    amqp.Message(body, content_type=content_type, content_encoding=encoding,
+                                 delivery_mode=message.get("delivery_mode", 2),
+                                 application_headers=message.get("headers") or {}),
+                    exchange=getattr(exchange, "name", exchange), routing_key=message["routing_key"])
                 count += 1
             self._sent += count
             deadline = time.monotonic() + timeout
@@ -99,4 +112,4 @@ class ConfirmingPublisher:
                 self._connection.release()
             except Exception:  # noqa: BLE001 - closing a broken connection may fail too
                 pass
-        self._connection = self._producer = None
+        self._connection = self._channel = None
