@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, select
 
 import shared.nameko_support  # noqa: F401 - cooperative psycopg2 under eventlet
 from notifications.application import subscriptions
-from notifications.channels import send_email, send_webhook, webhook_pool
+from notifications.channels import WebhookPools, send_email, send_webhook
 from notifications.ledger import DELIVERY_QUEUE, Ledger, now
 from notifications.rendering import Renderer
 from shared.batching import GroupCall
@@ -47,7 +47,7 @@ class Deliverer:
         self.smtp = (config.get("SMTP_HOST") or "127.0.0.1", int(config.get("SMTP_PORT") or 25))
         self.sender = config.get("EMAIL_FROM") or "thongbao@thidua.gov.vn"
         self.max_attempts = 1 + len(retry_delays(config))  # as many tries as the queue gives it
-        self.http = webhook_pool(concurrency=int(config.get("max_workers") or 10))
+        self.http = WebhookPools(concurrency=int(config.get("max_workers") or 10))
         self.render = functools.lru_cache(maxsize=512)(self._render)
         self.event = functools.lru_cache(maxsize=512)(self.ledger.event)  # events are immutable
         self._secrets: dict[tuple[str, str], str] = {}
