@@ -795,7 +795,8 @@ def report(results: dict) -> None:
         for party, share in results[f"cpu_core_share_{phase}"].items():
             table.add_row(f"cpu {phase}: {party}", f"{share:.2f} cores", "", "")
     console.print(table)
-    table = Table(title=f"fan-out: one award to {results['fanout_subscribers']} webhook subscribers")
+    table = Table(title=f"fan-out: one award to {results['fanout_subscribers']} webhook subscribers "
+                        f"(median of {results['fanout_rounds_each']} alternating rounds each)")
     for column in ("figure", "value", "target", ""):
         table.add_column(column, justify="right" if column == "value" else "left")
     for key, form in (("fanout_seconds_1_worker", "{:.2f} s"), ("fanout_seconds_2_workers", "{:.2f} s"),
@@ -826,6 +827,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50, help="nominations, then decisions, per second")
     parser.add_argument("--handoff-clients", type=int, default=8, help="RPC clients sharing the paced calls")
     parser.add_argument("--fanout-subscribers", type=int, default=10_000, help="webhook subscribers of one award")
+    parser.add_argument("--fanout-rounds", type=int, default=3, help="fan-out rounds with each worker count")
     parser.add_argument("--audit-events", type=int, default=1_000_000, help="events in the log replayed and verified")
     args = parser.parse_args()
     logdir = Path(tempfile.mkdtemp(prefix="exemplars-bench-"))
@@ -833,8 +835,9 @@ def main() -> int:
         results = measure(args, logdir)
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
-    progress.print(f"fan-out: one award to {args.fanout_subscribers} webhook subscribers, 1 worker then 2")
-    results |= fanout.run(args.fanout_subscribers, log=progress.print)
+    progress.print(f"fan-out: one award to {args.fanout_subscribers} webhook subscribers, "
+                   f"{args.fanout_rounds} rounds each with 1 and 2 workers, alternating")
+    results |= fanout.run(args.fanout_subscribers, log=progress.print, repeats=args.fanout_rounds)
     progress.print(f"audit: a log of {args.audit_events:,} events generated, sealed, replayed and verified")
     results |= audit_bench.run(args.audit_events, log=progress.print)
     report(results)
