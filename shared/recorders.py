@@ -16,6 +16,7 @@ database, which the library serialises behind a lock.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 from uuid import UUID
 
@@ -36,12 +37,14 @@ class CoreReads:
     def _in_core(self) -> bool:
         try:
             transactions.get()
-        except LookupError:
-            return self.datastore.access_lock is None
-        return False  # join the transaction under way
+        except LookupError:  # no transaction under way (or it is joined, to see its writes)
+            return self.datastore.access_lock is None and self.datastore.scoped_session is None
+        return False
 
     def _rows(self, query, params: dict) -> list:
-        with self.datastore.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with self.datastore.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # one statement: no BEGIN and ROLLBACK around it
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             return conn.execute(query, params).all()
 
     def _query(self, shape: tuple, build):
@@ -63,7 +66,7 @@ class CoreReads:
         return query.limit(bindparam("limit")) if limit else query
 
     @staticmethod
-    def _notifications_query(c, start: str, stop: bool, topics: bool):
+    def _notifications_query(c, start: str, stop: bool, topics: bool, limit: bool):
         query = select(c.id, c.originator_id, c.originator_version, c.topic, c.state)
         if start:
             query = query.where(c.id >= bindparam("start") if start == "from" else c.id > bindparam("start"))
@@ -71,7 +74,8 @@ class CoreReads:
             query = query.where(c.id <= bindparam("stop"))
         if topics:
             query = query.where(c.topic.in_(bindparam("topics", expanding=True)))
-        return query.order_by(c.id).limit(bindparam("limit"))
+        query = query.order_by(c.id)
+        return query.limit(bindparam("limit")) if limit else query
 
     def select_events(self, originator_id: UUID | str, gt: int | None = None, lte: int | None = None,
                       desc: bool = False, limit: int | None = None) -> list[StoredEvent]:
@@ -88,29 +92,56 @@ class CoreReadsAggregateRecorder(CoreReads, SQLAlchemyAggregateRecorder):
 
 
 class CoreReadsApplicationRecorder(CoreReads, SQLAlchemyApplicationRecorder):
+    def _insert_stored_events(self, session, stored_events, **kwargs) -> Sequence[int]:
+        """On PostgreSQL, the library's lock, notify and insert in one round trip.
+
+        The library takes the table lock, flushes the ORM records and notifies in three
+        statements, each a round trip after the implicit BEGIN; under eventlet each return
+        waits behind a turn of every other worker, while all other saves wait for the lock.
+        Sent as one multi-statement string they make one round trip (then COMMIT), with the
+        same effect: the lock still covers insert to commit, so notification ids still
+        commit in order, and a duplicate (originator, version) still fails the whole save.
+        """
+        if self.datastore.engine.dialect.name != "postgresql" or not stored_events:
+            return super()._insert_stored_events(session, stored_events, **kwargs)
+        table = self.events_table_name if self.schema_name is None else f"{self.schema_name}.{self.events_table_name}"
+        values = ", ".join(["(%s, %s, %s, %s)"] * len(stored_events))
+        parameters = []
+        for event in stored_events:
+            parameters += [str(event.originator_id), event.originator_version, event.topic, event.state]
+        inserted = session.connection().exec_driver_sql(
+            f"LOCK TABLE {table} IN EXCLUSIVE MODE; NOTIFY {self.channel_name}; "
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES {values} "
+            "RETURNING id, originator_id, originator_version", tuple(parameters)).all()
+        ids = {(str(originator_id), version): notification_id for notification_id, originator_id, version in inserted}
+        return [ids[(str(e.originator_id), e.originator_version)] for e in stored_events]
+
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
                              topics: Sequence[str] = (), *, inclusive_of_start: bool = True) -> list[Notification]:
         if not self._in_core():
             return super().select_notifications(start, limit, stop, topics, inclusive_of_start=inclusive_of_start)
         shape = "" if start is None else "from" if inclusive_of_start else "after"
-        query = self._query(("notifications", shape, stop is not None, bool(topics)), self._notifications_query)
+        query = self._query(("notifications", shape, stop is not None, bool(topics), limit is not None),
+                            self._notifications_query)
         rows = self._rows(query, {"start": start, "stop": stop, "topics": list(topics), "limit": limit})
         return [Notification(id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3], state=_state(r[4]))
                 for r in rows]
 
 
-# Connections a service keeps open to PostgreSQL. SQLAlchemy's default keeps 5 and opens
-# (and closes) one more for each use beyond: with a service's 10-20 workers and its
-# followers at work, that was a new PostgreSQL backend, forked, for many reads, which
-# cost both processes more than the reads. Only as many as are used at once are opened.
-POSTGRES_POOL_SIZE = 30
+# Connections a service keeps open to PostgreSQL (SQLALCHEMY_POOL_SIZE, and as many again
+# opened for a burst and closed after). SQLAlchemy's default keeps 5 and opens, then
+# closes, one more for each use beyond: with a service's 10-20 workers and its followers
+# at work, that was a new PostgreSQL backend, forked, for many reads, which cost both
+# processes more than the reads. Only as many as are used at once are opened; deploy
+# PostgreSQL with max_connections for every process's pool (compose and k8s set 300).
+POSTGRES_POOL_SIZE = int(os.environ.get("SQLALCHEMY_POOL_SIZE", "20"))
 
 
 class PooledDatastore(SQLAlchemyDatastore):
     def __init__(self, *, url: str | None = None, **kwargs):
         if url and url.startswith("postgresql"):
             kwargs.setdefault("pool_size", POSTGRES_POOL_SIZE)
-            kwargs.setdefault("max_overflow", POSTGRES_POOL_SIZE)
+            kwargs.setdefault("max_overflow", POSTGRES_POOL_SIZE // 2)
         super().__init__(url=url, **kwargs)
 
 

@@ -9,38 +9,46 @@ each reply, serialises the result twice (once to check it can), publishes throug
 kombu's retrying wrapper and waits for the broker's confirm. In the bench that was a
 sixth of the nominations service's CPU. Here a service publishes its replies on one
 channel of its own, serialised once, without confirms: a reply goes to the caller's own
-non-durable queue, and were the broker to lose it the caller would time out, as it would
-if the broker went down a moment earlier, while the command itself is already stored.
+queue, and were the broker to lose it (a connection broken without a word, a broker
+crash) the caller would time out — the gateway bounds its wait, GATEWAY_RPC_TIMEOUT_S —
+as it would if the broker went down a moment earlier, while the command is stored.
 Requests are acked in runs (shared.acks).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 
 import amqp
 import amqp.exceptions
 import kombu
+import kombu.exceptions
 import kombu.serialization
-from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.constants import (AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY,
+                              TRANSPORT_OPTIONS_CONFIG_KEY)
 from nameko.exceptions import UnserializableValueError, deserialize_to_instance, serialize
 from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 
 from shared.acks import RunAckingQueueConsumer
 from shared.errors import ALL_ERRORS
 
+log = logging.getLogger(__name__)
+
 for _error in ALL_ERRORS:
     deserialize_to_instance(_error)
 
 
 class ReplyPublisher:
-    def __init__(self, amqp_uri: str, exchange: str):
+    def __init__(self, amqp_uri: str, exchange: str, **connection_options):
         self.amqp_uri = amqp_uri
         self.exchange = exchange
+        self.connection_options = connection_options  # ssl, login_method, transport_options
         self._connection: kombu.Connection | None = None
         self._channel = None
-        self._lock = threading.Lock()  # one message's frames at a time on the channel
+        self._closed = False
+        self._lock = threading.RLock()  # one message's frames at a time on the channel
 
     def reply(self, request, result, exc_info):
         """Publish the reply to ``request``; returns (result, exc_info) as nameko's responder does."""
@@ -55,27 +63,41 @@ class ReplyPublisher:
         message = amqp.Message(body, content_type=content_type, content_encoding=encoding,
                                correlation_id=request.properties.get("correlation_id"))
         with self._lock:
+            if self._closed:  # the container is stopping: the caller's timeout tells it
+                log.warning("reply to %s dropped: the service is stopping", request.properties.get("correlation_id"))
+                return result, exc_info
             for attempt in (1, 2):  # once more on a fresh connection if the old one broke
                 try:
                     self._open().basic_publish(message, exchange=self.exchange,
                                                routing_key=request.properties["reply_to"])
                     break
-                except (OSError, amqp.exceptions.ConnectionError):
-                    self.close()
+                except (OSError, amqp.exceptions.AMQPError, kombu.exceptions.OperationalError) as broken:
+                    # py-amqp reads what the broker sent before writing: a close (of the
+                    # connection, or of the channel for an earlier reply) shows here.
+                    log.warning("reply channel broken (%s); reconnecting", broken)
+                    self._reset()
                     if attempt == 2:
                         raise
         return result, exc_info
 
     def _open(self):
         if self._channel is None:
-            self._connection = kombu.Connection(self.amqp_uri)
+            self._connection = kombu.Connection(self.amqp_uri, **self.connection_options)
             self._channel = self._connection.default_channel
         return self._channel
 
-    def close(self) -> None:
+    def _reset(self) -> None:
         if self._connection is not None:
-            self._connection.release()
+            try:
+                self._connection.release()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
+                pass
         self._connection, self._channel = None, None
+
+    def close(self) -> None:
+        with self._lock:  # not in the middle of a reply's frames
+            self._closed = True
+            self._reset()
 
 
 class LeanRpcConsumer(RpcConsumer):
@@ -83,8 +105,11 @@ class LeanRpcConsumer(RpcConsumer):
 
     def setup(self):
         super().setup()
-        self.replies = ReplyPublisher(self.container.config[AMQP_URI_CONFIG_KEY],
-                                      get_rpc_exchange(self.container.config).name)
+        config = self.container.config
+        self.replies = ReplyPublisher(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config).name,
+                                      ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                                      login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+                                      transport_options=config.get(TRANSPORT_OPTIONS_CONFIG_KEY) or {})
 
     def stop(self):  # after the workers have finished (nameko stops entrypoints, waits, then this)
         super().stop()

@@ -1,6 +1,8 @@
 """RPC replies published on the service's own channel, on the real broker."""
 
 import json
+import subprocess
+import time
 import uuid
 from types import SimpleNamespace
 
@@ -70,3 +72,28 @@ def test_a_broken_connection_is_replaced_for_the_next_reply(amqp_uri, reply_queu
         assert [m.properties["correlation_id"] for m in got] == ["c-4", "c-5"]
     finally:
         replies.close()
+
+
+def test_a_connection_the_broker_closed_is_replaced_for_the_next_reply(amqp_uri, reply_queue):
+    replies = ReplyPublisher(amqp_uri, "nameko-rpc")
+    try:
+        replies.reply(request(reply_queue.routing_key, "c-6"), 1, None)
+        port = replies._connection.connection.sock.getsockname()[1]
+        listed = subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid", "peer_port"], check=True,
+                                capture_output=True, text=True, timeout=60).stdout
+        pid = next(line.rsplit("\t", 1)[0] for line in listed.splitlines() if line.endswith(f"\t{port}"))
+        subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test: the broker hangs up"], check=True,
+                       capture_output=True, timeout=60)
+        time.sleep(0.5)  # the close frame arrives
+        replies.reply(request(reply_queue.routing_key, "c-7"), 2, None)
+        got = [reply_queue.get(), reply_queue.get()]
+        assert [m.properties["correlation_id"] for m in got] == ["c-6", "c-7"]
+    finally:
+        replies.close()
+
+
+def test_after_close_a_reply_is_dropped_not_sent_on_a_new_connection(amqp_uri, reply_queue):
+    replies = ReplyPublisher(amqp_uri, "nameko-rpc")
+    replies.close()  # the container is stopping
+    assert replies.reply(request(reply_queue.routing_key, "c-8"), 3, None) == (3, None)
+    assert replies._connection is None

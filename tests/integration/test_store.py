@@ -172,6 +172,7 @@ def test_core_reads_return_what_the_librarys_orm_reads_return(catalog, database_
     assert [n.id for n in both("select_notifications", start=5, limit=3)] == [5, 6, 7]
     assert [n.id for n in both("select_notifications", start=5, limit=3, inclusive_of_start=False)] == [6, 7, 8]
     assert [n.id for n in both("select_notifications", start=1, limit=100, stop=4)] == [1, 2, 3, 4]
+    assert len(both("select_notifications", start=3, limit=None)) == len(every) - 2
     detected = both("select_notifications", start=1, limit=100, topics=[every[0].topic])
     assert len(detected) == 6 and {n.topic for n in detected} == {every[0].topic}
 

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 
+import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, ServiceProxy
@@ -64,6 +65,9 @@ CASE_ACTIONS = {
     "decision": "decide",
     "rejection": "reject",
 }
+# How long a request waits for the services' replies. Replies are not confirmed by the
+# broker (shared.rpc): one lost with a broken connection must not hold a worker for ever.
+RPC_TIMEOUT_S = float(os.environ.get("GATEWAY_RPC_TIMEOUT_S", "60"))
 COUNCILS = tuple(c for c in os.environ.get("EXEMPLARS_COUNCILS", "huyen-yen-the,tinh-bac-giang").split(",") if c)
 JURISDICTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 
@@ -94,7 +98,17 @@ def translated(handler):
     @functools.wraps(handler)  # keeps what @requires / @public marked on the handler
     def wrapper(self, request, *args, **kwargs):
         try:
-            return handler(self, request, *args, **kwargs)
+            with eventlet.Timeout(RPC_TIMEOUT_S):
+                return handler(self, request, *args, **kwargs)
+        except eventlet.Timeout:
+            log.error("%s %s -> 504: no reply within %.0f s", request.method, request.path, RPC_TIMEOUT_S)
+            return json_response(
+                504,
+                {"type": "about:blank", "title": "Dịch vụ không trả lời kịp. Thao tác có thể đã được lưu: "
+                 "hãy tải lại để kiểm tra trước khi làm lại.", "status": 504,
+                 "detail": f"no reply within {RPC_TIMEOUT_S:.0f} s"},
+                "application/problem+json",
+            )
         except UnknownService as error:
             log.info("%s %s -> 404: unknown service %s", request.method, request.path, error)
             return problem(NotFound("Không có hội đồng hoặc dịch vụ này đang hoạt động.", f"unknown service {error}",
