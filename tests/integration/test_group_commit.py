@@ -55,7 +55,7 @@ def test_two_concurrent_changes_to_one_exemplar_in_one_group_one_wins_one_confli
     app.change(exemplar_id, "plan_nurture", STEPS["plan_nurture"])  # cached by this process at version 2
     notes = ["Lần một", "Lần hai"]
     both_loaded = threading.Barrier(2, timeout=10)
-    load = app.get_exemplar
+    load = app._for_command  # a command's first load: the exemplar as this process last saved it
 
     def load_then_wait(exemplar_id):  # each decides on version 2 before either saves
         exemplar = load(exemplar_id)
@@ -63,7 +63,7 @@ def test_two_concurrent_changes_to_one_exemplar_in_one_group_one_wins_one_confli
             both_loaded.wait()
         return exemplar
 
-    app.get_exemplar = load_then_wait
+    app._for_command = load_then_wait
     outcomes = at_once([lambda note=note: app.change(exemplar_id, "record_progress",
                                                      STEPS["record_progress"] | {"note": note}) for note in notes])
     won = [o for o in outcomes if isinstance(o, dict)]

@@ -181,3 +181,13 @@ def test_copies_with_cached_exemplars_each_judge_a_command_on_everything_stored(
     assert other.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 5
     assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 6
     assert [h["version"] for h in other.history(exemplar_id)] == list(range(1, 7))
+
+
+def test_a_copy_whose_cache_is_behind_what_the_officer_saw_loads_again_instead_of_refusing(catalog, tmp_path):
+    this, other = cached_apps(catalog, tmp_path)
+    exemplar_id = run_lifecycle(this, until="record_progress")  # this copy caches version 2
+    assert other.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 3
+    # The officer read version 3 through the other copy; this copy's cache still says 2.
+    assert this.change(exemplar_id, "record_progress", STEPS["record_progress"], expected_version=3)["version"] == 4
+    with pytest.raises(ConcurrentChange):  # an If-Match the store has moved past is still refused
+        this.change(exemplar_id, "record_progress", STEPS["record_progress"], expected_version=3)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 import uuid
+from copy import deepcopy
 from typing import Any, Callable
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -13,7 +16,7 @@ from nominations import commands as c
 from nominations.domainmodel import Exemplar
 from shared.batching import GroupCall
 from shared.catalog import Catalog
-from shared.errors import ConcurrentChange, InvalidInput, NotFound
+from shared.errors import ConcurrentChange, DomainError, InvalidInput, NotFound
 from shared.persistence import DateAsISO
 from shared.wire import WireEvent, describe_event
 
@@ -101,6 +104,7 @@ class NominationsApplication(Application):
         # The store takes a table lock from insert to commit, so saves are one at a time; a
         # service handling many commands at once saves theirs together (one lock, one commit).
         self._group_commit = GroupCall(self._save_together, name="nominations-group-commit") if group_commit else None
+        self._caching = threading.Lock()
 
     def _store_command(self, exemplar: Exemplar) -> list:
         """An officer's command: saved together with the others running at once (group commit),
@@ -152,10 +156,19 @@ class NominationsApplication(Application):
         _catalog_check(self.catalog, cmd)
         exemplar = Exemplar.detect(department=self.department, **cmd.model_dump())
         self._store_command(exemplar)
+        self._remember(exemplar)
         return {"id": str(exemplar.id), "version": exemplar.version}
 
     def change(self, exemplar_id: Any, command: str, data: dict, expected_version: int | None = None) -> dict:
-        """Apply one named command to one exemplar; refuse a stale or concurrent change."""
+        """Apply one named command to one exemplar; refuse a stale or concurrent change.
+
+        With ``expected_version`` (If-Match) any person's change after that version is a
+        conflict. Without it the command applies to the current state, and only a person's
+        change stored while it ran is a conflict. The first attempt works on this process's
+        cached exemplar without asking the store; if another copy of the service changed
+        it meanwhile the save fails on the version, and the command runs again on a fresh
+        load, as does one the cached exemplar's rules refused: only what is stored decides.
+        """
         if command not in CHANGES:
             raise InvalidInput(f"Thao tác «{command}» không tồn tại.", f"unknown command {command!r}", "command")
         model, method = CHANGES[command]
@@ -164,23 +177,78 @@ class NominationsApplication(Application):
         arguments = to_jsonable_python(dict(cmd), exclude_none=False) | {"business_date": cmd.business_date}
         if command == "nominate":
             arguments |= self.council | {"form_subject_kinds": self.catalog.award_forms[cmd.award_form].subject_kinds}
+        started = dt.datetime.now(dt.timezone.utc)
+        seen, fresh = expected_version, False
         for _ in range(5):
-            exemplar = self.get_exemplar(exemplar_id)
-            seen = exemplar.version if expected_version is None else expected_version
-            if seen > exemplar.version or (seen < exemplar.version and self._changed_by_people(exemplar.id, seen)):
+            exemplar = self.get_exemplar(exemplar_id) if fresh else self._for_command(exemplar_id)
+            if expected_version is not None and seen > exemplar.version:
+                if fresh:
+                    raise self._conflict(exemplar.id, f"version {seen} expected, the store has {exemplar.version}")
+                fresh = True  # this copy's cache is behind what the officer saw
+                continue
+            if seen is None:
+                seen = exemplar.version
+            elif seen < exemplar.version and self._changed_by_people(
+                    exemplar.id, seen, stored_after=None if expected_version is not None else started):
                 raise self._conflict(exemplar.id, f"changed by someone else since version {seen}")
-            result = method(exemplar, **arguments)  # the rules are checked against the current state
+            try:
+                result = method(exemplar, **arguments)  # the rules are checked against the current state
+            except DomainError:
+                if fresh:
+                    raise
+                fresh = True  # refused by this copy's cache: judge it again on what is stored
+                continue
             try:
                 self._store_command(exemplar)
             except IntegrityError:
-                expected_version = seen  # reload; conflict only if a person's change came in between
+                self._forget(exemplar.id)
+                fresh = True  # reload; conflict only if a person's change came in meanwhile
                 continue
+            self._remember(exemplar)
             return {"id": str(exemplar.id), "version": exemplar.version, "result": result}
         raise self._conflict(parse_id(exemplar_id), "too many concurrent changes")
 
-    def _changed_by_people(self, exemplar_id: uuid.UUID, since_version: int) -> bool:
-        """Did anything but councils' recorded steps happen after ``since_version``?"""
-        return any(not isinstance(event, SYSTEM_RECORDED) for event in self.events.get(exemplar_id, gt=since_version))
+    def _changed_by_people(self, exemplar_id: uuid.UUID, since_version: int,
+                           stored_after: dt.datetime | None = None) -> bool:
+        """Did anything but councils' recorded steps happen after ``since_version`` (and, if
+        given, after ``stored_after``: earlier events were in the store before the command
+        began, only this copy had not seen them)?"""
+        return any(not isinstance(event, SYSTEM_RECORDED) and (stored_after is None or event.timestamp >= stored_after)
+                   for event in self.events.get(exemplar_id, gt=since_version))
+
+    # -- the exemplars this process saved or loaded last (the library's aggregate cache) --
+
+    def _for_command(self, exemplar_id: Any) -> Exemplar:
+        """The exemplar as this process last saved or loaded it: no round trip to the store."""
+        cache = self.repository.cache
+        if cache is not None:
+            try:
+                return deepcopy(cache.get(parse_id(exemplar_id)))
+            except KeyError:
+                pass
+        return self.get_exemplar(exemplar_id)
+
+    def _remember(self, exemplar: Exemplar) -> None:
+        """Cache what was just saved (the library only caches what it loads, in fast-forward
+        mode); never replace a newer copy by an older one."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        with self._caching:
+            try:
+                cached = cache.get(exemplar.id)
+            except KeyError:
+                cached = None
+            if cached is None or cached.version < exemplar.version:
+                cache.put(exemplar.id, exemplar)
+
+    def _forget(self, exemplar_id: uuid.UUID) -> None:
+        if self.repository.cache is not None:
+            with self._caching:
+                try:
+                    self.repository.cache.get(exemplar_id, evict=True)
+                except KeyError:
+                    pass
 
     def _save(self, exemplar: Exemplar) -> None:
         try:
