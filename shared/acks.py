@@ -59,6 +59,19 @@ class RunAckingQueueConsumer(QueueConsumer):
         super().__init__()
         self._runs: dict = {}  # channel -> AckRuns
         self._flushing = False
+        self.consuming = False  # its consumers are registered with the broker right now
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self.consuming = True
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def on_connection_revived(self):
+        self.consuming = False  # until the consumers are declared again
+        super().on_connection_revived()
+
+    def stop(self):
+        self.consuming = False
+        super().stop()
 
     def handle_message(self, provider, body, message):
         # Here, not in the provider: its handler runs in a thread of its own, maybe out of order.

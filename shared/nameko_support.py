@@ -13,8 +13,8 @@ from typing import Any, Callable, Protocol
 
 from nameko.extensions import DependencyProvider
 
-import shared.rpc  # noqa: F401 - registers domain errors for RPC
 from shared.errors import DomainError
+from shared.rpc import rpc_consuming  # also registers domain errors for RPC
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ class RuntimeProvider(DependencyProvider):
 
     def setup(self) -> None:
         self.runtime = self.build(self.container.config)
+        copies = getattr(self.runtime, "copies", None)
+        if copies is not None:  # it counts its instance's RPC consumers: is one of them this process's?
+            copies.serving = lambda: rpc_consuming(self.container)
 
     def start(self) -> None:
         self.container.spawn_managed_thread(self._relay_loop, identifier="relay")

@@ -130,3 +130,9 @@ class LeanRpc(Rpc):
 
 
 rpc = LeanRpc.decorator
+
+
+def rpc_consuming(container) -> bool:
+    """Whether this service's RPC requests are being consumed from the broker right now."""
+    return any(isinstance(extension, LeanRpcConsumer) and extension.queue_consumer.consuming
+               for extension in container.subextensions)

@@ -55,7 +55,7 @@ def test_two_concurrent_changes_to_one_exemplar_in_one_group_one_wins_one_confli
     app.change(exemplar_id, "plan_nurture", STEPS["plan_nurture"])  # cached by this process at version 2
     notes = ["Lần một", "Lần hai"]
     both_loaded = threading.Barrier(2, timeout=10)
-    load = app._for_command  # a command's first load: the exemplar as this process last saved it
+    load = app.get_exemplar
 
     def load_then_wait(exemplar_id):  # each decides on version 2 before either saves
         exemplar = load(exemplar_id)
@@ -63,7 +63,7 @@ def test_two_concurrent_changes_to_one_exemplar_in_one_group_one_wins_one_confli
             both_loaded.wait()
         return exemplar
 
-    app._for_command = load_then_wait
+    app.get_exemplar = load_then_wait
     outcomes = at_once([lambda note=note: app.change(exemplar_id, "record_progress",
                                                      STEPS["record_progress"] | {"note": note}) for note in notes])
     won = [o for o in outcomes if isinstance(o, dict)]
@@ -104,3 +104,25 @@ def test_a_save_inside_a_handlers_transaction_stays_in_it(catalog, postgres_url)
     assert len(app.history(exemplar_id)) == 1  # rolled back with the handler's transaction
     handled, _ = consumer.handle_once(council_event, lambda: app.record_council_outcome(council_event))
     assert handled and [h["type"] for h in app.history(exemplar_id)][-1] != "exemplar.detected"
+
+
+def test_two_concurrent_changes_started_from_the_cache_one_wins_one_conflicts(catalog, postgres_url):
+    app = service_like_app(catalog, postgres_url)
+    app.sole_writer = True  # commands start from the cache: the store's version check decides
+    exemplar_id = app.detect(detect_data())["id"]
+    app.change(exemplar_id, "plan_nurture", STEPS["plan_nurture"])  # committed, so cached at version 2
+    both_loaded = threading.Barrier(2, timeout=10)
+    cached = app._cached
+
+    def cached_then_wait(exemplar_id):
+        exemplar = cached(exemplar_id)
+        if exemplar is not None and exemplar.version == 2:
+            both_loaded.wait()
+        return exemplar
+
+    app._cached = cached_then_wait
+    outcomes = at_once([lambda note=note: app.change(exemplar_id, "record_progress",
+                                                     STEPS["record_progress"] | {"note": note})
+                        for note in ("Lần một", "Lần hai")])
+    assert sorted(type(o).__name__ for o in outcomes) == ["ConcurrentChange", "dict"]
+    assert [h["version"] for h in app.history(exemplar_id)] == [1, 2, 3]

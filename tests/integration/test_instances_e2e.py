@@ -11,6 +11,7 @@ council and a province council, each a real process started as `make run` starts
 
 import collections
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -83,6 +84,8 @@ def instances(tmp_path_factory):
             processes["a2"] = nameko_run("nominations", department(A, "hoi-nong-dan-yen-the", "a"), logs / "a2.log")
             wait_for(lambda: queue_consumers(TEST_VHOST).get(f"rpc-{NOM_A}", (0, 0))[0] == 2, timeout=90,
                      what="the second copy of department A serving")
+            wait_for(lambda: a1_knows_it_has_company(logs / "a1.log"), timeout=10,
+                     what="the first copy noticing the second (it stops starting commands from its cache)")
             yield Instances(rpc, databases, spy, processes)
     finally:
         for process in processes.values():
@@ -92,6 +95,12 @@ def instances(tmp_path_factory):
             process.wait(timeout=15)
         for database in databases.values():
             drop_database(database)
+
+
+def a1_knows_it_has_company(log: Path) -> bool:
+    """The copy's last word on being alone (it speaks only when that changes) is not "alone"."""
+    said = [line for line in log.read_text(errors="replace").splitlines() if "copy: " in line]
+    return not said or "not known to be the only copy" in said[-1]
 
 
 def test_departments_councils_and_copies_each_do_their_own_work_once(instances):

@@ -183,11 +183,31 @@ def test_copies_with_cached_exemplars_each_judge_a_command_on_everything_stored(
     assert [h["version"] for h in other.history(exemplar_id)] == list(range(1, 7))
 
 
-def test_a_copy_whose_cache_is_behind_what_the_officer_saw_loads_again_instead_of_refusing(catalog, tmp_path):
+def test_a_sole_writer_starts_a_command_from_its_cache_without_reading_the_store(catalog, tmp_path):
+    this, _ = cached_apps(catalog, tmp_path)
+    this.sole_writer = True
+    exemplar_id = run_lifecycle(this, until="record_progress")
+    reads = []
+    select_events = this.recorder.select_events
+    this.recorder.select_events = lambda *a, **kw: reads.append(a) or select_events(*a, **kw)
+    assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 3
+    assert reads == []
+    this.sole_writer = False  # another copy came up: every command reads what was stored since
+    assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 4
+    assert len(reads) == 1
+
+
+def test_while_a_new_copy_is_not_yet_noticed_a_stale_cache_is_refused_never_stored(catalog, tmp_path):
     this, other = cached_apps(catalog, tmp_path)
     exemplar_id = run_lifecycle(this, until="record_progress")  # this copy caches version 2
+    this.sole_writer = True  # it has not yet noticed the other copy
     assert other.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 3
-    # The officer read version 3 through the other copy; this copy's cache still says 2.
-    assert this.change(exemplar_id, "record_progress", STEPS["record_progress"], expected_version=3)["version"] == 4
-    with pytest.raises(ConcurrentChange):  # an If-Match the store has moved past is still refused
-        this.change(exemplar_id, "record_progress", STEPS["record_progress"], expected_version=3)
+    with pytest.raises(ConcurrentChange):  # its cache cannot tell stale from concurrent: refused, to be retried
+        this.change(exemplar_id, "record_progress", STEPS["record_progress"])
+    assert [h["version"] for h in this.history(exemplar_id)] == [1, 2, 3]  # nothing stored on stale state
+    assert not this.sole_writer  # it reads the store first until the runtime sees it alone again
+    assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 4  # the retry
+    this.sole_writer = True
+    assert other.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 5
+    # The officer read version 5 through the other copy: a cache behind it reloads instead of refusing.
+    assert this.change(exemplar_id, "record_progress", STEPS["record_progress"], expected_version=5)["version"] == 6

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import uuid
 from copy import deepcopy
@@ -105,12 +104,20 @@ class NominationsApplication(Application):
         # service handling many commands at once saves theirs together (one lock, one commit).
         self._group_commit = GroupCall(self._save_together, name="nominations-group-commit") if group_commit else None
         self._caching = threading.Lock()
+        # Set by the runtime while this process is the only copy of its instance (the only
+        # consumer of its RPC queue): then no one else changes its exemplars' people-made
+        # history, and a command may start from the cache without asking the store.
+        self.sole_writer = False
 
     def _store_command(self, exemplar: Exemplar) -> list:
         """An officer's command: saved together with the others running at once (group commit),
         if enabled. Saves inside a caller's transaction (handle_once) must not come here: the
         group commits in a transaction of its own."""
-        return self.save(exemplar) if self._group_commit is None else self._group_commit(exemplar)
+        if self._group_commit is not None:
+            return self._group_commit(exemplar)  # remembered by the group, as it commits
+        recordings = self.save(exemplar)
+        self._remember(exemplar)
+        return recordings
 
     def _save_together(self, exemplars: list[Exemplar]) -> list:
         """Group commit: each exemplar's recordings, or the IntegrityError that refused it."""
@@ -129,11 +136,14 @@ class NominationsApplication(Application):
             if len(each) == 1:
                 return [refused]
         else:
+            for exemplar in exemplars:
+                self._remember(exemplar)
             return [[r for r in recordings if r.domain_event.originator_id == e.id] for e in exemplars]
         outcomes = []  # one of them is behind the log: each on its own, so only that one fails
-        for processing in each:
+        for exemplar, processing in zip(exemplars, each):
             try:
                 outcomes.append(self._commit(processing))
+                self._remember(exemplar)
             except IntegrityError as refused:
                 outcomes.append(refused)
         return outcomes
@@ -155,19 +165,22 @@ class NominationsApplication(Application):
         cmd = c.parse(c.Detect, data)
         _catalog_check(self.catalog, cmd)
         exemplar = Exemplar.detect(department=self.department, **cmd.model_dump())
-        self._store_command(exemplar)
-        self._remember(exemplar)
-        return {"id": str(exemplar.id), "version": exemplar.version}
+        recordings = self._store_command(exemplar)
+        return {"id": str(exemplar.id), "version": recordings[-1].domain_event.originator_version}
 
     def change(self, exemplar_id: Any, command: str, data: dict, expected_version: int | None = None) -> dict:
         """Apply one named command to one exemplar; refuse a stale or concurrent change.
 
-        With ``expected_version`` (If-Match) any person's change after that version is a
-        conflict. Without it the command applies to the current state, and only a person's
-        change stored while it ran is a conflict. The first attempt works on this process's
-        cached exemplar without asking the store; if another copy of the service changed
-        it meanwhile the save fails on the version, and the command runs again on a fresh
-        load, as does one the cached exemplar's rules refused: only what is stored decides.
+        The command is judged on the exemplar as stored when it began: with If-Match on
+        that version, any person's change after ``expected_version``, and otherwise any
+        person's change stored while it ran, is a conflict. While this process is its
+        instance's only copy (``sole_writer``), "as stored" is its own cache, kept at what
+        it last committed, and the first attempt asks the store nothing; whatever makes the
+        cached attempt fail — a save refused on the version, a rule refused, an If-Match
+        beyond it — sends the command to the store, where only what is stored decides.
+        A copy started within the last second, before this one noticed it, can make such a
+        command a conflict that was not one (the officer retries); never a change stored on
+        state that misses a stored event, which the store's version check forbids.
         """
         if command not in CHANGES:
             raise InvalidInput(f"Thao tác «{command}» không tồn tại.", f"unknown command {command!r}", "command")
@@ -177,78 +190,74 @@ class NominationsApplication(Application):
         arguments = to_jsonable_python(dict(cmd), exclude_none=False) | {"business_date": cmd.business_date}
         if command == "nominate":
             arguments |= self.council | {"form_subject_kinds": self.catalog.award_forms[cmd.award_form].subject_kinds}
-        started = dt.datetime.now(dt.timezone.utc)
-        seen, fresh = expected_version, False
+        seen = expected_version
+        cached = self.sole_writer and self.repository.cache is not None and self.repository.fastforward
         for _ in range(5):
-            exemplar = self.get_exemplar(exemplar_id) if fresh else self._for_command(exemplar_id)
-            if expected_version is not None and seen > exemplar.version:
-                if fresh:
-                    raise self._conflict(exemplar.id, f"version {seen} expected, the store has {exemplar.version}")
-                fresh = True  # this copy's cache is behind what the officer saw
-                continue
+            exemplar = self._cached(exemplar_id) if cached else None
+            cached = exemplar is not None
+            if exemplar is None:
+                exemplar = self.get_exemplar(exemplar_id)
+            if seen is not None and seen > exemplar.version:
+                if cached:
+                    cached = self._distrust_cache()
+                    continue  # this copy's cache is behind what the officer saw
+                raise self._conflict(exemplar.id, f"version {seen} expected, the store has {exemplar.version}")
             if seen is None:
                 seen = exemplar.version
-            elif seen < exemplar.version and self._changed_by_people(
-                    exemplar.id, seen, stored_after=None if expected_version is not None else started):
+            elif seen < exemplar.version and self._changed_by_people(exemplar.id, seen):
                 raise self._conflict(exemplar.id, f"changed by someone else since version {seen}")
             try:
                 result = method(exemplar, **arguments)  # the rules are checked against the current state
             except DomainError:
-                if fresh:
+                if not cached:
                     raise
-                fresh = True  # refused by this copy's cache: judge it again on what is stored
+                cached = self._distrust_cache()  # judged on the cache: judge it again on what is stored
                 continue
             try:
-                self._store_command(exemplar)
+                recordings = self._store_command(exemplar)
             except IntegrityError:
-                self._forget(exemplar.id)
-                fresh = True  # reload; conflict only if a person's change came in meanwhile
-                continue
-            self._remember(exemplar)
-            return {"id": str(exemplar.id), "version": exemplar.version, "result": result}
+                if cached:
+                    cached = self._distrust_cache()
+                continue  # reload; conflict only if a person's change came in between
+            # The version from what was recorded: the exemplar itself is now the cache's, and a
+            # load may bring it forward before this returns.
+            return {"id": str(exemplar.id), "version": recordings[-1].domain_event.originator_version,
+                    "result": result}
         raise self._conflict(parse_id(exemplar_id), "too many concurrent changes")
 
-    def _changed_by_people(self, exemplar_id: uuid.UUID, since_version: int,
-                           stored_after: dt.datetime | None = None) -> bool:
-        """Did anything but councils' recorded steps happen after ``since_version`` (and, if
-        given, after ``stored_after``: earlier events were in the store before the command
-        began, only this copy had not seen them)?"""
-        return any(not isinstance(event, SYSTEM_RECORDED) and (stored_after is None or event.timestamp >= stored_after)
-                   for event in self.events.get(exemplar_id, gt=since_version))
+    def _changed_by_people(self, exemplar_id: uuid.UUID, since_version: int) -> bool:
+        """Did anything but councils' recorded steps happen after ``since_version``?"""
+        return any(not isinstance(event, SYSTEM_RECORDED) for event in self.events.get(exemplar_id, gt=since_version))
 
-    # -- the exemplars this process saved or loaded last (the library's aggregate cache) --
+    # -- the exemplars this process committed last (the library's aggregate cache) ------
 
-    def _for_command(self, exemplar_id: Any) -> Exemplar:
-        """The exemplar as this process last saved or loaded it: no round trip to the store."""
-        cache = self.repository.cache
-        if cache is not None:
-            try:
-                return deepcopy(cache.get(parse_id(exemplar_id)))
-            except KeyError:
-                pass
-        return self.get_exemplar(exemplar_id)
+    def _cached(self, exemplar_id: Any) -> Exemplar | None:
+        try:
+            return deepcopy(self.repository.cache.get(parse_id(exemplar_id)))
+        except KeyError:
+            return None
+
+    def _distrust_cache(self) -> bool:
+        """A command started from the cache and the store disagreed: perhaps a copy came up
+        that the runtime has not noticed yet. Read the store first until it confirms this
+        process is alone again (within a second). Returns False: this command reloads."""
+        self.sole_writer = False
+        return False
 
     def _remember(self, exemplar: Exemplar) -> None:
-        """Cache what was just saved (the library only caches what it loads, in fast-forward
-        mode); never replace a newer copy by an older one."""
+        """Cache what was just committed, before its caller runs on (the library's cache, in
+        fast-forward mode, holds only what it loaded); never go back a version. The object
+        itself: its command is done with it, and every use of the cache takes a copy."""
         cache = self.repository.cache
         if cache is None:
             return
         with self._caching:
             try:
-                cached = cache.get(exemplar.id)
+                behind = cache.get(exemplar.id).version < exemplar.version
             except KeyError:
-                cached = None
-            if cached is None or cached.version < exemplar.version:
+                behind = True
+            if behind:
                 cache.put(exemplar.id, exemplar)
-
-    def _forget(self, exemplar_id: uuid.UUID) -> None:
-        if self.repository.cache is not None:
-            with self._caching:
-                try:
-                    self.repository.cache.get(exemplar_id, evict=True)
-                except KeyError:
-                    pass
 
     def _save(self, exemplar: Exemplar) -> None:
         try:

@@ -6,6 +6,10 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Callable
+
+import kombu
+from nameko.rpc import RPC_QUEUE_TEMPLATE
 
 from nominations.application import NominationsApplication
 from nominations.projections import ExemplarListProjection
@@ -34,6 +38,33 @@ def configured_instance() -> str:
     return os.environ.get("NOMINATIONS_INSTANCE_ID") or DEFAULT_INSTANCE
 
 
+class CopiesWatch:
+    """Whether this process is its instance's only copy: the only consumer of its RPC queue.
+
+    Asked about once a second (with the read models' catch-up). A copy started since is
+    noticed within that second; until then commands on its exemplars may be refused as
+    concurrent changes (a retry succeeds), never stored on stale state: the store's
+    version check still guards every save. Any doubt — the broker away — means "not alone".
+    """
+
+    def __init__(self, amqp_uri: str, service: str):
+        self.amqp_uri = amqp_uri
+        self.queue = RPC_QUEUE_TEMPLATE.format(service)
+        # Whether this process's own RPC consumer is registered (set by the service): a copy
+        # starting up sees only the others' consumers, so one consumer is not yet "me".
+        self.serving: Callable[[], bool] = lambda: False
+
+    def alone(self) -> bool:
+        if not self.serving():
+            return False
+        try:
+            with kombu.Connection(self.amqp_uri, connect_timeout=2) as conn:
+                _, _, consumers = conn.default_channel.queue_declare(queue=self.queue, passive=True)
+            return consumers == 1
+        except Exception:  # noqa: BLE001 - not known to be alone
+            return False
+
+
 @dataclass
 class NominationsRuntime:
     app: NominationsApplication
@@ -42,6 +73,7 @@ class NominationsRuntime:
     sealer: Sealer
     instance: str
     consumer: IdempotentConsumer
+    copies: CopiesWatch | None = None
 
     ordered: threading.Lock = field(default_factory=threading.Lock)
 
@@ -63,6 +95,12 @@ class NominationsRuntime:
                         raise
 
     def background_catch_up(self) -> None:
+        if self.copies is not None:
+            alone = self.copies.alone()
+            if alone != self.app.sole_writer:
+                log.info("%s: %s", self.instance, "the only copy: commands start from its cache" if alone
+                         else "not known to be the only copy: commands read the store first")
+            self.app.sole_writer = alone
         self.exemplars.catch_up()
         self.sealer.seal_pending()
 
@@ -72,7 +110,8 @@ def aggregate_cache(config: dict) -> dict[str, str]:
     (by any copy of this instance: the library's "fast-forward"), not a snapshot and up to 49
     events. AGGREGATE_CACHE_SIZE exemplars (a few kilobytes each) are kept; 0 turns it off."""
     size = int(config.get("AGGREGATE_CACHE_SIZE") or 0)
-    return {"AGGREGATE_CACHE_MAXSIZE": str(size), "AGGREGATE_CACHE_FASTFORWARD": "y"} if size > 0 else {}
+    return {"AGGREGATE_CACHE_MAXSIZE": str(size), "AGGREGATE_CACHE_FASTFORWARD": "y",
+            "DEEPCOPY_FROM_AGGREGATE_CACHE": "y"} if size > 0 else {}
 
 
 def build(config: dict) -> NominationsRuntime:
@@ -92,4 +131,5 @@ def build(config: dict) -> NominationsRuntime:
     relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
     sealer = Sealer(app, signer)
-    return NominationsRuntime(app, ExemplarListProjection(app), relay, sealer, instance, IdempotentConsumer(app))
+    return NominationsRuntime(app, ExemplarListProjection(app), relay, sealer, instance, IdempotentConsumer(app),
+                              CopiesWatch(config["AMQP_URI"], service_name(instance)))

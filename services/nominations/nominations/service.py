@@ -5,7 +5,6 @@ has its own RPC and event queues and scaled copies of one department share them:
 by side, the councils' events one copy at a time, so each exemplar's steps land in order.
 """
 
-
 from nominations.bootstrap import build, configured_instance, service_name
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
