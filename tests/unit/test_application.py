@@ -211,3 +211,20 @@ def test_while_a_new_copy_is_not_yet_noticed_a_stale_cache_is_refused_never_stor
     assert other.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 5
     # The officer read version 5 through the other copy: a cache behind it reloads instead of refusing.
     assert this.change(exemplar_id, "record_progress", STEPS["record_progress"], expected_version=5)["version"] == 6
+
+
+def test_a_councils_step_saved_meanwhile_costs_a_reload_not_the_cache(catalog, tmp_path):
+    import datetime as dt
+
+    from shared.wire import WireEvent
+
+    this, _ = cached_apps(catalog, tmp_path)
+    this.sole_writer = True
+    exemplar_id = run_lifecycle(this, until="record_progress")  # cached at version 2
+    opened = WireEvent(type="case.opened", source="awards", instance="awards-huyen-yen-the", notification_id=1,
+                       aggregate_id=uuid.uuid4(), aggregate_version=1, business_date=dt.date(2018, 10, 3),
+                       payload={"exemplar_id": exemplar_id, "council_level": "district",
+                                "jurisdiction": "huyen-yen-the"})
+    assert this.record_council_outcome(opened) == "case.opened"  # saved in its handler's way: not cached
+    assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 4  # no conflict
+    assert this.sole_writer  # no person's change it had not made: still trusts its cache

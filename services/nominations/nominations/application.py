@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
+import time
 import uuid
 from copy import deepcopy
 from typing import Any, Callable
@@ -18,6 +21,8 @@ from shared.catalog import Catalog
 from shared.errors import ConcurrentChange, DomainError, InvalidInput, NotFound
 from shared.persistence import DateAsISO
 from shared.wire import WireEvent, describe_event
+
+log = logging.getLogger(__name__)
 
 # Facts the system records from councils; an officer's command may follow them without a conflict.
 SYSTEM_RECORDED = (Exemplar.CouncilCaseProgressed, Exemplar.Awarded, Exemplar.AwardRevoked)
@@ -108,6 +113,7 @@ class NominationsApplication(Application):
         # consumer of its RPC queue): then no one else changes its exemplars' people-made
         # history, and a command may start from the cache without asking the store.
         self.sole_writer = False
+        self.sole_writer_until = math.inf  # the runtime sets it a little past its next check
 
     def _store_command(self, exemplar: Exemplar) -> list:
         """An officer's command: saved together with the others running at once (group commit),
@@ -143,15 +149,20 @@ class NominationsApplication(Application):
         for exemplar, processing in zip(exemplars, each):
             try:
                 outcomes.append(self._commit(processing))
+            except Exception as failed:  # noqa: BLE001 - that item's alone: the others may be stored
+                outcomes.append(failed)
+            else:
                 self._remember(exemplar)
-            except IntegrityError as refused:
-                outcomes.append(refused)
         return outcomes
 
     def _commit(self, processing: ProcessingEvent) -> list:
-        """What Application.save does once it has collected the events."""
+        """What Application.save does once it has collected the events. Once they are stored
+        nothing may fail the save: a caller told "not stored" would make the change again."""
         recordings = self._record(processing)
-        self._take_snapshots(processing)
+        try:
+            self._take_snapshots(processing)
+        except Exception:  # noqa: BLE001 - a snapshot only speeds up loads; the next one is taken later
+            log.warning("snapshot not taken after a save", exc_info=True)
         self._notify(recordings)
         return recordings
 
@@ -191,15 +202,21 @@ class NominationsApplication(Application):
         if command == "nominate":
             arguments |= self.council | {"form_subject_kinds": self.catalog.award_forms[cmd.award_form].subject_kinds}
         seen = expected_version
-        cached = self.sole_writer and self.repository.cache is not None and self.repository.fastforward
+        cached = self._trusts_cache()
+        stale_from = None  # the version a cached attempt started from, once the store disagreed
         for _ in range(5):
             exemplar = self._cached(exemplar_id) if cached else None
             cached = exemplar is not None
             if exemplar is None:
                 exemplar = self.get_exemplar(exemplar_id)
+                if stale_from is not None and exemplar.version > stale_from and \
+                        self._changed_by_people(exemplar.id, stale_from):
+                    self.sole_writer = False  # a person's change it had not committed: perhaps a new copy
+                stale_from = None
+            loaded = exemplar.version
             if seen is not None and seen > exemplar.version:
                 if cached:
-                    cached = self._distrust_cache()
+                    cached, stale_from = False, loaded
                     continue  # this copy's cache is behind what the officer saw
                 raise self._conflict(exemplar.id, f"version {seen} expected, the store has {exemplar.version}")
             if seen is None:
@@ -211,13 +228,12 @@ class NominationsApplication(Application):
             except DomainError:
                 if not cached:
                     raise
-                cached = self._distrust_cache()  # judged on the cache: judge it again on what is stored
+                cached, stale_from = False, loaded  # judged on the cache: judge it again on what is stored
                 continue
             try:
                 recordings = self._store_command(exemplar)
             except IntegrityError:
-                if cached:
-                    cached = self._distrust_cache()
+                cached, stale_from = False, loaded if cached else None
                 continue  # reload; conflict only if a person's change came in between
             # The version from what was recorded: the exemplar itself is now the cache's, and a
             # load may bring it forward before this returns.
@@ -237,12 +253,9 @@ class NominationsApplication(Application):
         except KeyError:
             return None
 
-    def _distrust_cache(self) -> bool:
-        """A command started from the cache and the store disagreed: perhaps a copy came up
-        that the runtime has not noticed yet. Read the store first until it confirms this
-        process is alone again (within a second). Returns False: this command reloads."""
-        self.sole_writer = False
-        return False
+    def _trusts_cache(self) -> bool:
+        return (self.sole_writer and time.monotonic() < self.sole_writer_until
+                and self.repository.cache is not None and self.repository.fastforward)
 
     def _remember(self, exemplar: Exemplar) -> None:
         """Cache what was just committed, before its caller runs on (the library's cache, in

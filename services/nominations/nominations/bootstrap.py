@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import kombu
+from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY, TRANSPORT_OPTIONS_CONFIG_KEY
 from nameko.rpc import RPC_QUEUE_TEMPLATE
 
 from nominations.application import NominationsApplication
@@ -47,18 +49,24 @@ class CopiesWatch:
     version check still guards every save. Any doubt — the broker away — means "not alone".
     """
 
-    def __init__(self, amqp_uri: str, service: str):
+    def __init__(self, amqp_uri: str, service: str, **connection_options):
         self.amqp_uri = amqp_uri
+        # ssl and login as the service's own connections; a broker that stops answering
+        # must not hold the caller (the read models' catch-up) for long
+        self.connection_options = connection_options | {
+            "connect_timeout": 2, "transport_options": connection_options.get("transport_options", {}) | {
+                "read_timeout": 2, "write_timeout": 2}}
         self.queue = RPC_QUEUE_TEMPLATE.format(service)
         # Whether this process's own RPC consumer is registered (set by the service): a copy
         # starting up sees only the others' consumers, so one consumer is not yet "me".
         self.serving: Callable[[], bool] = lambda: False
+        self.was_alone = False
 
     def alone(self) -> bool:
         if not self.serving():
             return False
         try:
-            with kombu.Connection(self.amqp_uri, connect_timeout=2) as conn:
+            with kombu.Connection(self.amqp_uri, **self.connection_options) as conn:
                 _, _, consumers = conn.default_channel.queue_declare(queue=self.queue, passive=True)
             return consumers == 1
         except Exception:  # noqa: BLE001 - not known to be alone
@@ -97,10 +105,12 @@ class NominationsRuntime:
     def background_catch_up(self) -> None:
         if self.copies is not None:
             alone = self.copies.alone()
-            if alone != self.app.sole_writer:
+            if alone != self.copies.was_alone:
                 log.info("%s: %s", self.instance, "the only copy: commands start from its cache" if alone
                          else "not known to be the only copy: commands read the store first")
-            self.app.sole_writer = alone
+            self.copies.was_alone = alone
+            # Trusted only a little past the next check: a check held up is no confirmation.
+            self.app.sole_writer, self.app.sole_writer_until = alone, time.monotonic() + 2.5
         self.exemplars.catch_up()
         self.sealer.seal_pending()
 
@@ -132,4 +142,6 @@ def build(config: dict) -> NominationsRuntime:
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
     sealer = Sealer(app, signer)
     return NominationsRuntime(app, ExemplarListProjection(app), relay, sealer, instance, IdempotentConsumer(app),
-                              CopiesWatch(config["AMQP_URI"], service_name(instance)))
+                              CopiesWatch(config["AMQP_URI"], service_name(instance), ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                                          login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+                                          transport_options=config.get(TRANSPORT_OPTIONS_CONFIG_KEY) or {}))
