@@ -107,9 +107,14 @@ class ConfirmingPublisher:
             raise
 
     def close(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.release()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
-                pass
+        release_quietly(self._connection)
         self._connection = self._channel = None
+
+
+def release_quietly(connection: kombu.Connection | None) -> None:
+    """Let go of a connection that may be broken: closing one may fail too."""
+    if connection is not None:
+        try:
+            connection.release()
+        except Exception:  # noqa: BLE001 - nothing more to do with it
+            pass

@@ -43,7 +43,7 @@ def sqlalchemy_url(database_url: str) -> str:
 def eventsourcing_env(database_url: str) -> dict[str, str]:
     """Environment for an eventsourcing Application persisted through SQLAlchemy."""
     return {
-        "PERSISTENCE_MODULE": "shared.recorders:CoreReadsFactory",  # the library's, with Core reads
+        "PERSISTENCE_MODULE": "shared.recorders:StoreFactory",  # the library's, made lean
         "SQLALCHEMY_URL": sqlalchemy_url(database_url),
         "CREATE_TABLE": "y",
     }

@@ -1,5 +1,6 @@
-"""The library's SQLAlchemy recorder, with its two hot reads done in SQLAlchemy Core,
-and a connection pool sized for a service's concurrency.
+"""The library's SQLAlchemy recorders, with their hot paths made lean: reads in SQLAlchemy
+Core, a save's lock, notify and insert in one round trip on PostgreSQL, and a connection
+pool sized for a service's concurrency.
 
 eventsourcing-sqlalchemy reads through an ORM session: a Session, a Query built and
 compiled, ORM objects, BEGIN and ROLLBACK. A nominations command reads its exemplar's
@@ -86,12 +87,11 @@ class CoreReads:
         return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2], state=_state(r[3])) for r in rows]
 
 
-
-class CoreReadsAggregateRecorder(CoreReads, SQLAlchemyAggregateRecorder):
+class StoreAggregateRecorder(CoreReads, SQLAlchemyAggregateRecorder):
     """The snapshots: read on every first load of an exemplar into the cache."""
 
 
-class CoreReadsApplicationRecorder(CoreReads, SQLAlchemyApplicationRecorder):
+class StoreApplicationRecorder(CoreReads, SQLAlchemyApplicationRecorder):
     def _insert_stored_events(self, session, stored_events, **kwargs) -> Sequence[int]:
         """On PostgreSQL, the library's lock, notify and insert in one round trip.
 
@@ -128,8 +128,8 @@ class CoreReadsApplicationRecorder(CoreReads, SQLAlchemyApplicationRecorder):
                 for r in rows]
 
 
-# Connections a service keeps open to PostgreSQL (SQLALCHEMY_POOL_SIZE, and as many again
-# opened for a burst and closed after). SQLAlchemy's default keeps 5 and opens, then
+# Connections a service keeps open to PostgreSQL (SQLALCHEMY_POOL_SIZE, and half as many
+# more opened for a burst and closed after). SQLAlchemy's default keeps 5 and opens, then
 # closes, one more for each use beyond: with a service's 10-20 workers and its followers
 # at work, that was a new PostgreSQL backend, forked, for many reads, which cost both
 # processes more than the reads. Only as many as are used at once are opened; deploy
@@ -145,10 +145,10 @@ class PooledDatastore(SQLAlchemyDatastore):
         super().__init__(url=url, **kwargs)
 
 
-class CoreReadsFactory(SQLAlchemyFactory):
+class StoreFactory(SQLAlchemyFactory):
     """Named by PERSISTENCE_MODULE (shared.persistence.eventsourcing_env)."""
 
     datastore_class = PooledDatastore
 
-    aggregate_recorder_class = CoreReadsAggregateRecorder
-    application_recorder_class = CoreReadsApplicationRecorder
+    aggregate_recorder_class = StoreAggregateRecorder
+    application_recorder_class = StoreApplicationRecorder

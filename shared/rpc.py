@@ -32,12 +32,19 @@ from nameko.exceptions import UnserializableValueError, deserialize_to_instance,
 from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 
 from shared.acks import RunAckingQueueConsumer
+from shared.confirms import release_quietly
 from shared.errors import ALL_ERRORS
 
 log = logging.getLogger(__name__)
 
 for _error in ALL_ERRORS:
     deserialize_to_instance(_error)
+
+
+def amqp_connection_options(config: dict) -> dict:
+    """kombu.Connection options for a service's own connections, as nameko's would be."""
+    return {"ssl": config.get(AMQP_SSL_CONFIG_KEY), "login_method": config.get(LOGIN_METHOD_CONFIG_KEY),
+            "transport_options": config.get(TRANSPORT_OPTIONS_CONFIG_KEY) or {}}
 
 
 class ReplyPublisher:
@@ -87,11 +94,7 @@ class ReplyPublisher:
         return self._channel
 
     def _reset(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.release()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
-                pass
+        release_quietly(self._connection)
         self._connection, self._channel = None, None
 
     def close(self) -> None:
@@ -107,9 +110,7 @@ class LeanRpcConsumer(RpcConsumer):
         super().setup()
         config = self.container.config
         self.replies = ReplyPublisher(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config).name,
-                                      ssl=config.get(AMQP_SSL_CONFIG_KEY),
-                                      login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
-                                      transport_options=config.get(TRANSPORT_OPTIONS_CONFIG_KEY) or {})
+                                      **amqp_connection_options(config))
 
     def stop(self):  # after the workers have finished (nameko stops entrypoints, waits, then this)
         super().stop()

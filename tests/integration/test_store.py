@@ -150,12 +150,12 @@ def test_ten_thousand_events_load_from_a_snapshot(catalog, database_url):
 def test_core_reads_return_what_the_librarys_orm_reads_return(catalog, database_url):
     from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 
-    from shared.recorders import CoreReadsApplicationRecorder
+    from shared.recorders import StoreApplicationRecorder
 
     app = open_app(catalog, database_url)
     ids = populate(app)
     recorder = app.recorder
-    assert isinstance(recorder, CoreReadsApplicationRecorder)
+    assert isinstance(recorder, StoreApplicationRecorder)
 
     def both(name, *args, **kwargs):
         fast = getattr(recorder, name)(*args, **kwargs)

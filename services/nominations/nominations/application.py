@@ -109,11 +109,11 @@ class NominationsApplication(Application):
         # service handling many commands at once saves theirs together (one lock, one commit).
         self._group_commit = GroupCall(self._save_together, name="nominations-group-commit") if group_commit else None
         self._caching = threading.Lock()
-        # Set by the runtime while this process is the only copy of its instance (the only
+        # Until when this process is known to be the only copy of its instance (the only
         # consumer of its RPC queue): then no one else changes its exemplars' people-made
-        # history, and a command may start from the cache without asking the store.
-        self.sole_writer = False
-        self.sole_writer_until = math.inf  # the runtime sets it a little past its next check
+        # history, and a command may start from the cache without asking the store. The
+        # runtime sets it a little past its next check (0: not known to be alone).
+        self.sole_writer_until = 0.0
 
     def _store_command(self, exemplar: Exemplar) -> list:
         """An officer's command: saved together with the others running at once (group commit),
@@ -189,9 +189,9 @@ class NominationsApplication(Application):
         it last committed, and the first attempt asks the store nothing; whatever makes the
         cached attempt fail — a save refused on the version, a rule refused, an If-Match
         beyond it — sends the command to the store, where only what is stored decides.
-        A copy started within the last second, before this one noticed it, can make such a
-        command a conflict that was not one (the officer retries); never a change stored on
-        state that misses a stored event, which the store's version check forbids.
+        A copy started in the seconds before this one noticed it can make such a command a
+        conflict that was not one (the officer retries); never a change stored on state that
+        misses a stored event, which the store's version check forbids.
         """
         if command not in CHANGES:
             raise InvalidInput(f"Thao tác «{command}» không tồn tại.", f"unknown command {command!r}", "command")
@@ -233,7 +233,8 @@ class NominationsApplication(Application):
             try:
                 recordings = self._store_command(exemplar)
             except IntegrityError:
-                cached, stale_from = False, loaded if cached else None
+                stale_from = loaded if cached else None
+                cached = False
                 continue  # reload; conflict only if a person's change came in between
             # The version from what was recorded: the exemplar itself is now the cache's, and a
             # load may bring it forward before this returns.
@@ -253,9 +254,17 @@ class NominationsApplication(Application):
         except KeyError:
             return None
 
+    @property
+    def sole_writer(self) -> bool:
+        return time.monotonic() < self.sole_writer_until
+
+    @sole_writer.setter
+    def sole_writer(self, alone: bool) -> None:
+        """True: until told otherwise (tests, scripts); the runtime sets ``sole_writer_until``."""
+        self.sole_writer_until = math.inf if alone else 0.0
+
     def _trusts_cache(self) -> bool:
-        return (self.sole_writer and time.monotonic() < self.sole_writer_until
-                and self.repository.cache is not None and self.repository.fastforward)
+        return self.sole_writer and self.repository.cache is not None and self.repository.fastforward
 
     def _remember(self, exemplar: Exemplar) -> None:
         """Cache what was just committed, before its caller runs on (the library's cache, in

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import kombu
-from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY, TRANSPORT_OPTIONS_CONFIG_KEY
 from nameko.rpc import RPC_QUEUE_TEMPLATE
 
 from nominations.application import NominationsApplication
@@ -20,6 +19,7 @@ from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
+from shared.rpc import amqp_connection_options
 from shared.sealer import Sealer
 from shared.signing import signer_from_config
 from shared.wire import WireEvent
@@ -43,10 +43,11 @@ def configured_instance() -> str:
 class CopiesWatch:
     """Whether this process is its instance's only copy: the only consumer of its RPC queue.
 
-    Asked about once a second (with the read models' catch-up). A copy started since is
-    noticed within that second; until then commands on its exemplars may be refused as
-    concurrent changes (a retry succeeds), never stored on stale state: the store's
-    version check still guards every save. Any doubt — the broker away — means "not alone".
+    Asked about once a second (with the read models' catch-up); an answer "alone" is
+    trusted for 2.5 s. A copy started meanwhile is noticed at the next check; until then
+    commands on its exemplars may be refused as concurrent changes (a retry succeeds),
+    never stored on stale state: the store's version check still guards every save. Any
+    doubt — the broker away, this process not yet consuming — means "not alone".
     """
 
     def __init__(self, amqp_uri: str, service: str, **connection_options):
@@ -110,7 +111,7 @@ class NominationsRuntime:
                          else "not known to be the only copy: commands read the store first")
             self.copies.was_alone = alone
             # Trusted only a little past the next check: a check held up is no confirmation.
-            self.app.sole_writer, self.app.sole_writer_until = alone, time.monotonic() + 2.5
+            self.app.sole_writer_until = time.monotonic() + 2.5 if alone else 0.0
         self.exemplars.catch_up()
         self.sealer.seal_pending()
 
@@ -141,7 +142,5 @@ def build(config: dict) -> NominationsRuntime:
     relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
     sealer = Sealer(app, signer)
-    return NominationsRuntime(app, ExemplarListProjection(app), relay, sealer, instance, IdempotentConsumer(app),
-                              CopiesWatch(config["AMQP_URI"], service_name(instance), ssl=config.get(AMQP_SSL_CONFIG_KEY),
-                                          login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
-                                          transport_options=config.get(TRANSPORT_OPTIONS_CONFIG_KEY) or {}))
+    copies = CopiesWatch(config["AMQP_URI"], service_name(instance), **amqp_connection_options(config))
+    return NominationsRuntime(app, ExemplarListProjection(app), relay, sealer, instance, IdempotentConsumer(app), copies)

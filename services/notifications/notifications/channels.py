@@ -80,20 +80,24 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
 class WebhookPools:
     """Kept-alive connections per receiver, as many as deliveries run at once; no retries of
     their own (a failed delivery goes back to the queue's growing delays), no proxy lookups.
-    Each URL's pool and path are looked up once, not parsed again for every delivery."""
+    Each URL is parsed once, not for every delivery. The pools themselves stay the
+    manager's, which keeps the ``receivers`` most used (and their idle connections); a
+    cache of pools per URL would have kept one, with its sockets, for every URL ever seen."""
 
-    def __init__(self, concurrency: int):
-        self._manager = urllib3.PoolManager(num_pools=50, maxsize=concurrency, retries=False,
+    def __init__(self, concurrency: int, receivers: int = 50):
+        self._manager = urllib3.PoolManager(num_pools=receivers, maxsize=concurrency, retries=False,
                                             timeout=urllib3.Timeout(connect=5, read=10))
         self._manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-        self._by_url: dict[str, tuple[urllib3.HTTPConnectionPool, str]] = {}
+        self._parsed: dict[str, tuple[str, str, int | None, str]] = {}  # url -> scheme, host, port, path
 
     def post(self, url: str, body: bytes, headers: dict) -> int:
-        if url not in self._by_url:
-            if len(self._by_url) > 10_000:  # receivers come and go: do not grow for ever
-                self._by_url.clear()
-            self._by_url[url] = (self._manager.connection_from_url(url), urllib3.util.parse_url(url).request_uri)
-        pool, path = self._by_url[url]
+        if url not in self._parsed:
+            if len(self._parsed) > 10_000:  # receivers come and go: do not grow for ever
+                self._parsed.clear()
+            parts = urllib3.util.parse_url(url)
+            self._parsed[url] = (parts.scheme or "http", parts.host, parts.port, parts.request_uri)
+        scheme, host, port, path = self._parsed[url]
+        pool = self._manager.connection_from_host(host, port, scheme)
         response = pool.urlopen("POST", path, body=body, headers=headers, retries=False, redirect=False,
                                 assert_same_host=False)
         return response.status
