@@ -9,19 +9,46 @@ its position (or acks its work) exactly as it did with one-by-one confirms.
 
 kombu does not offer this, so it is written here against py-amqp's channel (kombu's
 pyamqp transport), which reports basic.ack / basic.nack to registered callbacks. Messages
-are serialised by kombu and handed to the channel directly: kombu's Producer.publish
-costs several times the publish itself (in the nominations bench, 7% of the service's CPU).
+are serialised by kombu; their AMQP frames are built here and written many to a socket
+send. kombu's Producer.publish costs several times the publish itself (in the nominations
+bench, 7% of the service's CPU), and py-amqp sends each message on its own: in a
+10,000-job fan-out that was one system call, and one wake-up of the broker, per job.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from typing import Any, Iterable
 
 import amqp
+import amqp.serialization
+import amqp.spec
 import kombu
 import kombu.serialization
+
+FRAME_END = b"\xce"
+WRITE_AT = 256 * 1024  # bytes of frames gathered before a socket send
+
+
+def _frame(kind: int, channel_id: int, payload: bytes) -> bytes:
+    return struct.pack(">BHI", kind, channel_id, len(payload)) + payload + FRAME_END
+
+
+def publish_frames(channel_id: int, frame_max: int, exchange: str, routing_key: str, message: amqp.Message) -> bytes:
+    """The frames py-amqp's basic_publish writes: method, content header, body (in pieces
+    no larger than the connection's frame_max)."""
+    arguments = amqp.serialization.dumps("Bssbb", (0, exchange, routing_key, False, False))
+    body = message.body
+    if isinstance(body, str):  # as py-amqp does: encoded in the declared content encoding
+        body = body.encode(message.properties.setdefault("content_encoding", "utf-8"))
+    frames = [_frame(1, channel_id, struct.pack(">HH", *amqp.spec.Basic.Publish) + arguments),
+              _frame(2, channel_id, struct.pack(">HHQ", amqp.spec.Basic.Publish[0], 0, len(body))
+                     + message._serialize_properties())]
+    piece = frame_max - 8
+    frames += [_frame(3, channel_id, body[start:start + piece]) for start in range(0, len(body), piece)]
+    return b"".join(frames)
 
 
 class NotConfirmed(Exception):
@@ -76,18 +103,27 @@ class ConfirmingPublisher:
         dropped and the error raised: the caller publishes the batch again (consumers dedupe
         by id, as they must for any redelivery)."""
         channel = self._ensure()
+        amqp_connection = self._connection.connection
         try:
             count = 0
+            pending = bytearray()
             for message in messages:
                 content_type, encoding, body = kombu.serialization.dumps(message["body"],
                                                                          message.get("serializer", "json"))
                 exchange = message.get("exchange", "")
-                channel.basic_publish(
+                pending += publish_frames(
+                    channel.channel_id, amqp_connection.frame_max, getattr(exchange, "name", exchange),
+                    message["routing_key"],
                     amqp.Message(body, content_type=content_type, content_encoding=encoding,
                                  delivery_mode=message.get("delivery_mode", 2),
-                                 application_headers=message.get("headers") or {}),
-                    exchange=getattr(exchange, "name", exchange), routing_key=message["routing_key"])
+                                 application_headers=message.get("headers") or {}))
                 count += 1
+                if len(pending) >= WRITE_AT:
+                    amqp_connection.transport.write(bytes(pending))
+                    pending.clear()
+            if pending:
+                amqp_connection.transport.write(bytes(pending))
+            amqp_connection.bytes_sent += 1  # what py-amqp's heartbeat check looks at
             self._sent += count
             deadline = time.monotonic() + timeout
             while self._confirmed < self._sent and not self._nacked:

@@ -39,3 +39,27 @@ def test_a_message_the_broker_refuses_fails_the_batch_and_the_next_batch_reconne
         publisher.close()
         with kombu.Connection(amqp_uri) as conn:
             queue(conn.channel()).delete()
+
+
+def test_frames_built_here_carry_bodies_larger_than_a_frame_headers_and_diacritics(amqp_uri):
+    # Frames are gathered and written many to a send: a body past frame_max is split in
+    # pieces, and a batch past the send size is written in several sends.
+    queue = kombu.Queue(f"confirms-frames-{uuid.uuid4().hex[:8]}", durable=True, auto_delete=False)
+    publisher = ConfirmingPublisher(amqp_uri, declare=[queue])
+    large = "Gương điển hình tiên tiến " * 20_000  # ~0.6 MB, several frames
+    messages = [{"body": {"n": n, "text": large if n % 50 == 7 else f"Nông dân sản xuất giỏi {n}"},
+                 "routing_key": queue.name, "delivery_mode": 2, "headers": {"instance": "yen-the", "n": n}}
+                for n in range(400)]
+    try:
+        assert publisher.publish_all(messages) == 400
+        with kombu.Connection(amqp_uri) as conn:
+            bound = queue(conn.channel())
+            for expected in messages:
+                got = bound.get(no_ack=True)
+                assert got.payload == expected["body"]
+                assert got.headers == expected["headers"]
+                assert got.properties["delivery_mode"] == 2
+            assert bound.get(no_ack=True) is None
+            bound.delete()
+    finally:
+        publisher.close()
