@@ -1,13 +1,16 @@
-"""Processes starting together on one fresh database all get their tables, none fails."""
+"""Our own tables: created once by processes starting together; rows inserted ignoring duplicates."""
 
+import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.orm import Session
 
+from notifications.ledger import inbox
 from notifications.ledger import metadata as ledger_metadata
 from shared.persistence import sqlalchemy_url
-from shared.schema import create_tables
+from shared.schema import create_tables, insert_ignoring_duplicates
 
 pytestmark = pytest.mark.integration
 
@@ -34,3 +37,29 @@ def test_concurrent_starts_create_the_tables_once_without_errors(postgres_url, t
         assert set(ledger_metadata.tables) <= set(inspect(engines[0]).get_table_names())
         for engine in engines:
             engine.dispose()
+
+
+def test_insert_ignoring_duplicates_keeps_the_first_fills_defaults_and_joins_the_transaction(database_url):
+    engine = create_engine(sqlalchemy_url(database_url))
+    create_tables(ledger_metadata, engine)
+    created = dt.datetime(2026, 11, 24, 8, 30, tzinfo=dt.timezone.utc)
+
+    def row(n: int, subject: str) -> dict:  # no "read": the column's default (False) fills it
+        return {"delivery_id": f"d-{n}", "recipient_id": "hoi-nong-dan-yen-the", "subject": subject,
+                "body": "Gương điển hình tiên tiến", "created_at": created}
+
+    with engine.begin() as conn:
+        insert_ignoring_duplicates(conn, inbox, [row(n, f"Thông báo {n}") for n in range(1500)])
+    with Session(engine) as session, session.begin():  # a Session's transaction, as the fan-out uses
+        insert_ignoring_duplicates(session, inbox, [row(7, "bị bỏ qua"), row(1500, "mới")])
+    with pytest.raises(RuntimeError):  # rows of a transaction that fails are not kept
+        with engine.begin() as conn:
+            insert_ignoring_duplicates(conn, inbox, [row(1501, "không lưu")])
+            raise RuntimeError("the caller fails after inserting")
+    with engine.connect() as conn:
+        rows = {r.delivery_id: r for r in conn.execute(select(inbox))}
+    assert len(rows) == 1501
+    assert rows["d-7"].subject == "Thông báo 7"  # the duplicate changed nothing
+    assert rows["d-1500"].subject == "mới" and rows["d-1500"].read is False
+    assert rows["d-0"].created_at.replace(tzinfo=dt.timezone.utc) == created  # SQLite keeps no zone
+    engine.dispose()
