@@ -52,13 +52,13 @@ class Deliverer:
         self.event = functools.lru_cache(maxsize=512)(self.ledger.event)  # events are immutable
         self._secrets: dict[tuple[str, str], str] = {}
         self._loading_secrets = threading.Lock()
-        # The deliveries running at once share their ledger statements: one claim and one
-        # mark for a group, instead of two transactions per delivery.
-        self.claim = GroupCall(self._claim_group, name="ledger-claims")
+        # The deliveries running at once share their ledger statements: one read and one
+        # mark for a group, instead of two statements per delivery.
+        self.unsent = GroupCall(self._unsent_group, name="ledger-reads")
         self.mark_sent = GroupCall(self._mark_group, name="ledger-marks")
 
-    def _claim_group(self, delivery_ids: list[str]) -> list[dict | None]:
-        rows = self.ledger.claim(delivery_ids)
+    def _unsent_group(self, delivery_ids: list[str]) -> list[dict | None]:
+        rows = self.ledger.unsent(delivery_ids)
         # The same job twice in one group (a replay beside the original): one of them sends.
         return [rows.pop(delivery_id, None) for delivery_id in delivery_ids]
 
@@ -93,7 +93,7 @@ class Deliverer:
         return self._secrets[(subscription_id, channel)]
 
     def deliver(self, delivery_id: str) -> str:
-        row = self.claim(delivery_id)
+        row = self.unsent(delivery_id)
         if row is None:
             return "already-sent-or-unknown"
         inbox_row = None
@@ -112,7 +112,7 @@ class Deliverer:
                                  "subject": message.subject, "body": message.body, "locale": message.locale,
                                  "event": self.event(row["event_key"])})  # a digest: its item keys
         except Exception as exc:  # any failure — channel, template, database — is the ledger's to show
-            parked = row["attempts"] >= self.max_attempts  # claim() counted this attempt
+            parked = row["attempts"] + 1 >= self.max_attempts  # this attempt, and those that failed before
             self.ledger.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}", parked=parked)
             raise
         return "sent" if self.mark_sent((delivery_id, inbox_row)) else "already-sent"
