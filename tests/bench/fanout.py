@@ -68,15 +68,22 @@ class WebhookSink:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each process still running."""
+    found = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / TICK
+        found[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return found
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two readings; a process started meanwhile counts whole (PostgreSQL
+    forks a backend for each new connection), one that ended is left out."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def machine_busy() -> float:
@@ -188,17 +195,19 @@ def run(subscribers: int = 10_000, log=print, repeats: int = 3) -> dict:
             time.sleep(4)  # workers connected and consuming
             running = [first] + ([second] if second else [])
             sink.expect(subscribers)
-            groups = {"service": [service.pid], "workers": [p.pid for p in running], "sink": [sink.process.pid],
-                      "postgres": pids_named("postgres"), "rabbitmq": pids_named("beam.smp")}
-            cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()} | {"whole machine": machine_busy()}
+            groups = {"service": lambda: [service.pid], "workers": lambda: [p.pid for p in running],
+                      "sink": lambda: [sink.process.pid], "postgres": lambda: pids_named("postgres"),
+                      "rabbitmq": lambda: pids_named("beam.smp")}
+            cpu_before = {name: cpu_seconds(pids()) for name, pids in groups.items()}
+            busy_before = machine_busy()
             begin = time.monotonic()  # the sink's clock too: one machine, CLOCK_MONOTONIC
             announce(amqp_uri, round_number)
             done_at, seen = sink.wait(timeout=180)
             if done_at is None:
                 raise RuntimeError(f"fan-out with {workers} worker(s): {seen}/{subscribers} delivered")
             elapsed = done_at - begin
-            shares = {name: (cpu_seconds(pids) - cpu_before[name]) / elapsed for name, pids in groups.items()}
-            shares["whole machine"] = (machine_busy() - cpu_before["whole machine"]) / elapsed
+            shares = {name: cpu_used(cpu_before[name], cpu_seconds(pids())) / elapsed for name, pids in groups.items()}
+            shares["whole machine"] = (machine_busy() - busy_before) / elapsed
             rounds[workers].append(elapsed)
             peak_rss = max(peak_rss, *(peak_rss_mb(p.pid) for p in running))
             log(f"fan-out round {round_number}: {workers} worker(s), {subscribers} deliveries in {elapsed:.2f} s; "
