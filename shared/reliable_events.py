@@ -48,8 +48,13 @@ def retry_delays(config: dict) -> tuple[int, ...]:
 
 
 def attempts_so_far(message) -> int:
+    return attempts_in(message.headers)
+
+
+def attempts_in(headers: dict | None) -> int:
+    """The failed tries a message's headers record (a handler sees them in ``worker_ctx.data``)."""
     try:  # headers are not signed: anyone could have set this one
-        return max(0, int((message.headers or {}).get(ATTEMPT_HEADER, 0)))
+        return max(0, int((headers or {}).get(ATTEMPT_HEADER, 0)))
     except (TypeError, ValueError):
         return 0
 

@@ -65,5 +65,7 @@ def _insert_values_ignoring_duplicates(connection, table: Table, rows: list[dict
                  f"({', '.join(quote(c) for c in columns)}) VALUES %s "
                  f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO NOTHING")
     values = [tuple(row[c] for c in given) + tuple(defaults.values()) for row in rows]
+    if not connection.in_transaction():  # so that the caller's commit() commits these rows
+        connection.begin()
     with connection.connection.dbapi_connection.cursor() as cursor:
         execute_values(cursor, statement, values, page_size=1000)

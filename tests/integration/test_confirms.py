@@ -1,9 +1,12 @@
 """Batches published with streamed confirms, on the real broker: all confirmed, or an error."""
 
+import time
 import uuid
 
+import amqp.exceptions
 import kombu
 import pytest
+from conftest import rabbitmqctl
 
 from shared.confirms import ConfirmingPublisher, NotConfirmed
 
@@ -63,3 +66,27 @@ def test_frames_built_here_carry_bodies_larger_than_a_frame_headers_and_diacriti
             bound.delete()
     finally:
         publisher.close()
+
+
+def test_a_broker_that_stops_reading_fails_the_batch_in_time_and_the_next_batch_goes_out(amqp_uri):
+    # A memory alarm: RabbitMQ stops reading from publishing connections. Once the socket's
+    # buffers are full a send would wait for ever, but py-amqp's TCP_USER_TIMEOUT (1 s) has
+    # the kernel fail it: the batch fails in time and the next one goes out on a new connection.
+    queue = kombu.Queue(f"confirms-alarm-{uuid.uuid4().hex[:8]}", durable=True, auto_delete=False)
+    publisher = ConfirmingPublisher(amqp_uri, declare=[queue])
+    large = {"body": {"text": "x" * 500_000}, "routing_key": queue.name, "delivery_mode": 2}
+    publisher.publish_all([large])  # connected and declared before the alarm
+    rabbitmqctl("set_vm_memory_high_watermark", "0.000001")
+    try:
+        started = time.monotonic()
+        with pytest.raises((NotConfirmed, OSError, amqp.exceptions.RecoverableConnectionError)):
+            publisher.publish_all([large] * 200, timeout=3)  # 100 MB: far past any socket buffer
+        assert time.monotonic() - started < 30
+    finally:
+        rabbitmqctl("set_vm_memory_high_watermark", "0.4")
+    try:
+        assert publisher.publish_all([{"body": {"n": 1}, "routing_key": queue.name}]) == 1  # reconnected
+    finally:
+        publisher.close()
+        with kombu.Connection(amqp_uri) as conn:
+            queue(conn.channel()).delete()

@@ -137,6 +137,21 @@ def test_the_worker_delivers_a_digest_as_one_inbox_message(catalog, postgres_url
     assert message["body"].count("•") == 2 and "Hộ ông Thắng" in message["body"]
 
 
+def test_attempts_are_counted_when_they_end_and_a_sent_delivery_is_never_marked_failed(catalog, database_url):
+    app = app_on(catalog, database_url)
+    app.subscribe(subscriber(5, channels=[{"channel": "inbox"}]))
+    delivery_id = receive(app, event())[0]
+    ledger = app.ledger
+    assert ledger.unsent([delivery_id])[delivery_id]["attempts"] == 0  # reading does not count a try
+    ledger.mark_failed(delivery_id, "OperationalError: database away", parked=False)
+    assert ledger.delivery(delivery_id)["status"] == "failed" and ledger.delivery(delivery_id)["attempts"] == 1
+    assert ledger.mark_sent([delivery_id]) == {delivery_id}
+    ledger.mark_failed(delivery_id, "a second copy of the job failed late", parked=True)
+    row = ledger.delivery(delivery_id)
+    assert (row["status"], row["attempts"]) == ("sent", 2)  # not failed, not parked: it was sent
+    assert ledger.unsent([delivery_id]) == {}
+
+
 def test_a_fan_out_interrupted_between_chunks_is_finished_by_the_redelivery(catalog, database_url):
     app = app_on(catalog, database_url)
     for n in range(5):

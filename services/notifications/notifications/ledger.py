@@ -96,6 +96,8 @@ class Ledger:
         self.engine = engine
         self.relax = (lambda conn: None) if relaxed_connections else relaxed_commit
         create_tables(metadata, engine)
+        with engine.begin() as conn:  # ledgers made before 2026-11-24 had it; nothing searches by it
+            conn.execute(text("DROP INDEX IF EXISTS ix_deliveries_recipient_id"))
 
     def unsent(self, delivery_ids: Sequence[str]) -> dict[str, dict]:
         """The deliveries that still have to be sent, by id (one statement for many); a
@@ -139,8 +141,11 @@ class Ledger:
         return set(moved)
 
     def mark_failed(self, delivery_id: str, error: str, parked: bool) -> None:
+        """Failed (to be retried) or parked, with the reason; never a delivery another copy
+        of the job has sent meanwhile."""
         with self.engine.begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.delivery_id == delivery_id)
+            conn.execute(update(deliveries).where(deliveries.c.delivery_id == delivery_id,
+                                                  deliveries.c.status != "sent")
                          .values(status="parked" if parked else "failed", last_error=error[:2000],
                                  attempts=deliveries.c.attempts + 1))
 

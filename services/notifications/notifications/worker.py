@@ -2,9 +2,11 @@
 
     nameko run notifications.worker --config services/notifications/config.yml
 
-Each job is one delivery id. The ledger says whether it was already sent (a redelivered
-job after a worker died sends nothing twice); a failure is recorded, retried with
-growing delays and finally parked with its reason.
+Each job is one delivery id. The ledger says whether it was already sent: a redelivered
+or replayed job of a delivery marked sent sends nothing. A worker killed between sending
+and marking sends it once more when the job comes again, with the same delivery id (in
+the webhook's header and the email's Message-ID), by which receivers dedupe. A failure
+is recorded, retried with growing delays and finally parked with its reason.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import functools
 import json
 import logging
 import threading
+from typing import Callable
 
 import kombu
 from nameko.extensions import DependencyProvider
@@ -26,7 +29,7 @@ from notifications.rendering import Renderer
 from shared.batching import GroupCall
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, sqlalchemy_url
-from shared.reliable_events import reliable_consume, retry_delays
+from shared.reliable_events import attempts_in, reliable_consume, retry_delays
 from shared.wire import WireEvent
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,6 @@ class Deliverer:
         self.renderer = Renderer(load_catalog(config.get("CATALOG_DIR") or None))
         self.smtp = (config.get("SMTP_HOST") or "127.0.0.1", int(config.get("SMTP_PORT") or 25))
         self.sender = config.get("EMAIL_FROM") or "thongbao@thidua.gov.vn"
-        self.max_attempts = 1 + len(retry_delays(config))  # as many tries as the queue gives it
         self.http = WebhookPools(concurrency=int(config.get("max_workers") or 10))
         self.render = functools.lru_cache(maxsize=512)(self._render)
         self.event = functools.lru_cache(maxsize=512)(self.ledger.event)  # events are immutable
@@ -92,7 +94,8 @@ class Deliverer:
                             self._secrets[(sub_id, c["channel"])] = c["secret"]
         return self._secrets[(subscription_id, channel)]
 
-    def deliver(self, delivery_id: str) -> str:
+    def deliver(self, delivery_id: str, last_try: bool = False) -> str:
+        """Send one delivery unless it was sent; ``last_try``: a failure now parks it."""
         row = self.unsent(delivery_id)
         if row is None:
             return "already-sent-or-unknown"
@@ -111,25 +114,29 @@ class Deliverer:
                                  "delivery_id": delivery_id, "recipient_id": row["recipient_id"],
                                  "subject": message.subject, "body": message.body, "locale": message.locale,
                                  "event": self.event(row["event_key"])})  # a digest: its item keys
+            first = self.mark_sent((delivery_id, inbox_row))
         except Exception as exc:  # any failure — channel, template, database — is the ledger's to show
-            parked = row["attempts"] + 1 >= self.max_attempts  # this attempt, and those that failed before
-            self.ledger.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}", parked=parked)
+            self.ledger.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}", parked=last_try)
             raise
-        return "sent" if self.mark_sent((delivery_id, inbox_row)) else "already-sent"
+        return "sent" if first else "already-sent"
 
 
-class DelivererProvider(DependencyProvider):
+class DeliveryProvider(DependencyProvider):
+    """``deliver(delivery_id)`` for the job at hand, knowing from the job's attempt header
+    whether a failure now is its last: the ledger parks it exactly when the queue does."""
+
     def setup(self) -> None:
         self.deliverer = Deliverer(self.container.config)
+        self.retries = len(retry_delays(self.container.config))
 
-    def get_dependency(self, worker_ctx) -> Deliverer:
-        return self.deliverer
+    def get_dependency(self, worker_ctx) -> Callable[[str], str]:
+        return functools.partial(self.deliverer.deliver, last_try=attempts_in(worker_ctx.data) >= self.retries)
 
 
 class NotificationsWorker:
     name = "notifications_worker"
-    deliverer = DelivererProvider()
+    delivery = DeliveryProvider()
 
     @reliable_consume(queue=kombu.Queue(DELIVERY_QUEUE, durable=True))
     def deliver(self, job):
-        self.deliverer.deliver(job["delivery_id"])
+        self.delivery(job["delivery_id"])
