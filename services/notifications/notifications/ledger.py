@@ -106,10 +106,12 @@ class Ledger:
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":  # a lone read: no transaction to end afterwards
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            # By key alone, the status checked here: given the status too, PostgreSQL's planner
+            # may walk the status index through every queued row of a fan-out (127 µs of
+            # server CPU a delivery, measured, against 11).
             rows = conn.execute(select(deliveries)
-                                .where(deliveries.c.delivery_id.in_(set(delivery_ids)),
-                                       deliveries.c.status.in_(("queued", "failed")))).mappings().all()
-        return {row["delivery_id"]: dict(row) for row in rows}
+                                .where(deliveries.c.delivery_id.in_(set(delivery_ids)))).mappings().all()
+        return {row["delivery_id"]: dict(row) for row in rows if row["status"] in ("queued", "failed")}
 
     def delivery(self, delivery_id: str) -> dict | None:
         with self.engine.connect() as conn:
