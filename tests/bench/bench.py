@@ -831,7 +831,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50, help="nominations, then decisions, per second")
     parser.add_argument("--handoff-clients", type=int, default=8, help="RPC clients sharing the paced calls")
     parser.add_argument("--fanout-subscribers", type=int, default=10_000, help="webhook subscribers of one award")
-    parser.add_argument("--fanout-rounds", type=int, default=3, help="fan-out rounds with each worker count")
+    parser.add_argument("--fanout-rounds", type=int, default=5, help="fan-out rounds with each worker count")
     parser.add_argument("--audit-events", type=int, default=1_000_000, help="events in the log replayed and verified")
     args = parser.parse_args()
     logdir = Path(tempfile.mkdtemp(prefix="exemplars-bench-"))

@@ -162,7 +162,7 @@ def announce(amqp_uri: str, n: int) -> None:
                                 serializer="json", delivery_mode=2, declare=[events_exchange("nominations")])
 
 
-def run(subscribers: int = 10_000, log=print, repeats: int = 3) -> dict:
+def run(subscribers: int = 10_000, log=print, repeats: int = 5) -> dict:
     vhost = f"exemplars_bench_fanout_{uuid.uuid4().hex[:8]}"
     rabbitmqctl("add_vhost", vhost)
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
