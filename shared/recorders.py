@@ -27,6 +27,8 @@ from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder, SQLAlchemyApplicationRecorder
 from sqlalchemy import bindparam, select
 
+from shared.schema import lone_read
+
 
 def _state(value) -> bytes:
     return bytes(value) if isinstance(value, memoryview) else value
@@ -43,9 +45,7 @@ class CoreReads:
         return False
 
     def _rows(self, query, params: dict) -> list:
-        with self.datastore.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":  # one statement: no BEGIN and ROLLBACK around it
-                conn.execution_options(isolation_level="AUTOCOMMIT")
+        with lone_read(self.datastore.engine) as conn:
             return conn.execute(query, params).all()
 
     def _query(self, shape: tuple, build):
@@ -137,11 +137,15 @@ class StoreApplicationRecorder(CoreReads, SQLAlchemyApplicationRecorder):
 POSTGRES_POOL_SIZE = int(os.environ.get("SQLALCHEMY_POOL_SIZE", "20"))
 
 
+def postgres_pool() -> dict[str, int]:
+    """create_engine's pool arguments for a PostgreSQL engine of ours."""
+    return {"pool_size": POSTGRES_POOL_SIZE, "max_overflow": POSTGRES_POOL_SIZE // 2}
+
+
 class PooledDatastore(SQLAlchemyDatastore):
     def __init__(self, *, url: str | None = None, **kwargs):
         if url and url.startswith("postgresql"):
-            kwargs.setdefault("pool_size", POSTGRES_POOL_SIZE)
-            kwargs.setdefault("max_overflow", POSTGRES_POOL_SIZE // 2)
+            kwargs = postgres_pool() | kwargs
         super().__init__(url=url, **kwargs)
 
 

@@ -8,10 +8,12 @@ the creation run under one advisory lock; elsewhere (SQLite) a loser checks agai
 
 from __future__ import annotations
 
+import contextlib
 import time
+from typing import Iterator
 
 from psycopg2.extras import execute_values
-from sqlalchemy import Engine, MetaData, Table, text
+from sqlalchemy import Connection, Engine, MetaData, Table, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -31,6 +33,16 @@ def create_tables(metadata: MetaData, engine: Engine, attempts: int = 5) -> None
             if "already exists" not in str(exc) or attempt == attempts:
                 raise
             time.sleep(0.05 * attempt)  # another process created it meanwhile: look again
+
+
+@contextlib.contextmanager
+def lone_read(engine: Engine) -> Iterator[Connection]:
+    """A connection for one read outside any transaction: on PostgreSQL in autocommit, so
+    no BEGIN and ROLLBACK round trips surround the statement (hot reads: loads, the ledger)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
 
 
 def insert_ignoring_duplicates(conn, table: Table, rows: list[dict]) -> None:

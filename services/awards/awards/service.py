@@ -10,7 +10,6 @@ released before it was put, or a revocation before its grant, would count wrong)
 
 import os
 
-
 from awards.bootstrap import build, council_from_config, service_name
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider

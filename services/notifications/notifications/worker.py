@@ -29,6 +29,7 @@ from notifications.rendering import Renderer
 from shared.batching import GroupCall
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, sqlalchemy_url
+from shared.recorders import postgres_pool
 from shared.reliable_events import attempts_in, reliable_consume, retry_delays
 from shared.wire import WireEvent
 
@@ -41,8 +42,7 @@ class Deliverer:
         if "postgresql" in url:
             # Ledger marks need not wait for the disk (see ledger.relaxed_commit): set once per
             # connection rather than per transaction, which saves two statements per delivery.
-            engine = create_engine(url, pool_size=20, max_overflow=10,
-                                   connect_args={"options": "-c synchronous_commit=off"})
+            engine = create_engine(url, connect_args={"options": "-c synchronous_commit=off"}, **postgres_pool())
         else:
             engine = create_engine(url)
         self.ledger = Ledger(engine, relaxed_connections="postgresql" in url)
