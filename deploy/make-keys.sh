@@ -14,8 +14,8 @@ umask 077
 
 KEYS_DIR=${KEYS_DIR:-$(dirname "$0")/keys}
 # Instance names as the services sign with them: NOMINATIONS_INSTANCE_ID for departments,
-# awards_<jurisdiction> for councils (awards/bootstrap.py, service_name), NOTIFICATIONS_INSTANCE_ID.
-DEFAULT_INSTANCES="nominations-hoi-nong-dan-yen-the nominations-lien-doan-lao-dong-yen-the awards_huyen_yen_the awards_tinh_bac_giang notifications"
+# awards_<jurisdiction> for councils (shared/council_queues.py, service_name), NOTIFICATIONS_INSTANCE_ID.
+DEFAULT_INSTANCES="nominations-hoi-nong-dan-yen-the nominations-lien-doan-lao-dong-yen-the awards_huyen_yen_the awards_tinh_bac_giang awards_xa_yen_the awards_tinh_bac_ninh notifications"
 [ "$#" -gt 0 ] || set -- $DEFAULT_INSTANCES
 
 mkdir -p "$KEYS_DIR/private" "$KEYS_DIR/trusted"

@@ -34,7 +34,7 @@ fi
 export AUDITOR_DB_PASSWORD
 auditor_role="${AUDITOR_DB_ROLE:-exemplars_auditor}"
 auditor_services_role="${SERVICES_DB_ROLE:-${POSTGRES_USER:-exemplars}}"
-auditor_databases="${AUDITOR_DATABASES:-exemplars_nominations_hoi_nong_dan_yen_the exemplars_nominations_lien_doan_lao_dong_yen_the exemplars_huyen_yen_the exemplars_tinh_bac_giang exemplars_notifications}"
+auditor_databases="${AUDITOR_DATABASES:-exemplars_nominations_hoi_nong_dan_yen_the exemplars_nominations_lien_doan_lao_dong_yen_the exemplars_huyen_yen_the exemplars_tinh_bac_giang exemplars_xa_yen_the exemplars_tinh_bac_ninh exemplars_notifications}"
 auditor_superuser="${PGUSER:-${POSTGRES_USER:-postgres}}"
 
 # The role, once for the server: made if missing; its attributes and password set every time.

@@ -29,9 +29,10 @@ import pytest
 import yaml
 from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
 
-from awards.bootstrap import service_name as council_instance
 from gateway import audit, launcher
 from notifications.ledger import DELIVERY_QUEUE
+from shared.catalog import load_catalog
+from shared.council_queues import service_name as council_instance
 from shared.persistence import PROJECT_ROOT
 from shared.signing import TrustedKeys, load_signer
 
@@ -73,18 +74,23 @@ def launcher_command(name: str) -> list[str]:
     return [Path(argv[0]).name, *argv[1:4], config]
 
 
+# The councils a deployment runs, as the launcher does: the 2018 district and province (in force
+# until 2025-06-30), the commune and the merged province (from 2025-07-01).
+COUNCILS = ("awards-huyen-yen-the", "awards-tinh-bac-giang", "awards-xa-yen-the", "awards-tinh-bac-ninh")
+# Settings a council or department no longer has: its level, name and parent are topology data.
+REMOVED_SETTINGS = {"AWARDS_LEVEL", "AWARDS_PARENT_JURISDICTION", "AWARDS_COUNCIL_NAME",
+                    "NOMINATIONS_COUNCIL_LEVEL", "NOMINATIONS_JURISDICTION"}
 # Every application service of a deployment and the launcher service it must run as.
 APP_SERVICES = {
     "nominations-hoi-nong-dan-yen-the": "nominations",
     "nominations-lien-doan-lao-dong-yen-the": "nominations",
-    "awards-huyen-yen-the": "awards-huyen-yen-the",
-    "awards-tinh-bac-giang": "awards-tinh-bac-giang",
+    **{council: council for council in COUNCILS},
     "notifications": "notifications",
     "notifications-worker": "notifications-worker-1",
     "gateway": "gateway",
 }
 DEPARTMENTS = {"nominations-hoi-nong-dan-yen-the", "nominations-lien-doan-lao-dong-yen-the"}
-SIGNING = DEPARTMENTS | {"awards-huyen-yen-the", "awards-tinh-bac-giang", "notifications"}
+SIGNING = DEPARTMENTS | set(COUNCILS) | {"notifications"}
 REQUIRED_ENV = {"RABBITMQ_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_PASSWORD",
                 "AUDITOR_DB_PASSWORD", "SMTP_HOST"}
 SECRETISH = re.compile(r"PASS|SECRET|COOKIE|TOKEN|KEY", re.IGNORECASE)
@@ -155,6 +161,23 @@ def check_audit_sources(value: str, services: dict[str, dict], services_role: st
 def test_launcher_names_in_these_tables_exist():
     for name in APP_SERVICES.values():
         assert launcher_command(name)[:2] == ["nameko", "run"]
+    # and the deployments run every council the launcher starts, no more
+    assert set(COUNCILS) == {name for name in launcher.SERVICES if name.startswith("awards-")}
+
+
+def check_councils(councils: dict[str, dict], running: str) -> None:
+    """Each council (name -> its env) has the launcher's identity and none of the removed settings;
+    their levels, from the topology, are the 2018 district and province and the commune; the
+    gateway's EXEMPLARS_COUNCILS (``running``) is exactly the councils run."""
+    for name, env in councils.items():
+        identity = launcher.SERVICES[name][2]  # the launcher's identity always wins: match it
+        assert {k: env.get(k) for k in identity} == identity, name
+        assert not REMOVED_SETTINGS & set(env), f"{name} sets {REMOVED_SETTINGS & set(env)}"
+    topology = load_catalog().topology
+    levels = {topology.council(env["AWARDS_JURISDICTION"]).level for env in councils.values()}
+    assert levels == {"district", "province", "commune"}
+    codes = [env["AWARDS_JURISDICTION"] for env in councils.values()]
+    assert sorted(running.split(",")) == sorted(codes), "EXEMPLARS_COUNCILS is not the councils run"
 
 
 # --- Docker Compose ----------------------------------------------------------------------
@@ -273,7 +296,7 @@ def test_every_compose_service_runs_the_launchers_command(compose):
         assert command == launcher_command(launcher_name), name
 
 
-def test_compose_runs_two_departments_two_councils_notifications_workers_and_gateway(compose):
+def test_compose_runs_two_departments_four_councils_notifications_workers_and_gateway(compose):
     services = compose["services"]
     assert "management" in services["rabbitmq"]["image"]
     assert services["postgres"]["image"].startswith("postgres:")
@@ -281,12 +304,10 @@ def test_compose_runs_two_departments_two_councils_notifications_workers_and_gat
     departments = [env_of(services[name]) for name in DEPARTMENTS]
     for key in ("NOMINATIONS_INSTANCE_ID", "NOMINATIONS_DEPARTMENT", "NOMINATIONS_DATABASE_URL"):
         assert len({env[key] for env in departments}) == 2, f"two departments share {key}"
-    for name in ("awards-huyen-yen-the", "awards-tinh-bac-giang"):
-        identity = launcher.SERVICES[name][2]  # the launcher's identity always wins: match it
-        assert {k: env_of(services[name]).get(k) for k in identity} == identity
-    levels = {env_of(services[n])["AWARDS_LEVEL"] for n in ("awards-huyen-yen-the", "awards-tinh-bac-giang")}
-    assert levels == {"district", "province"}
     gateway = env_of(services["gateway"])
+    check_councils({name: env_of(services[name]) for name in COUNCILS}, gateway["EXEMPLARS_COUNCILS"])
+    for name in APP_SERVICES:
+        assert not REMOVED_SETTINGS & set(env_of(services[name])), name
     assert gateway["NOMINATIONS_INSTANCE_ID"] in {env["NOMINATIONS_INSTANCE_ID"] for env in departments}
 
 
@@ -597,14 +618,16 @@ def k8s_env(doc: dict) -> dict:
     return env
 
 
-def test_kubernetes_runs_two_departments_two_councils_notifications_workers_and_gateway(manifests):
+def test_kubernetes_runs_two_departments_four_councils_notifications_workers_and_gateway(manifests):
     deployments = named(manifests, "Deployment")
     departments = [k8s_env(deployments[name]) for name in DEPARTMENTS]
     for key in ("NOMINATIONS_INSTANCE_ID", "NOMINATIONS_DEPARTMENT", "NOMINATIONS_DATABASE_URL"):
         assert len({env[key] for env in departments}) == 2, f"two departments share {key}"
-    for name in ("awards-huyen-yen-the", "awards-tinh-bac-giang"):
-        identity = launcher.SERVICES[name][2]
-        assert {k: k8s_env(deployments[name]).get(k) for k in identity} == identity
+    config = named(manifests, "ConfigMap")["exemplars-config"]["data"]
+    check_councils({name: k8s_env(deployments[name]) for name in COUNCILS}, config["EXEMPLARS_COUNCILS"])
+    for name in APP_SERVICES:
+        assert not REMOVED_SETTINGS & set(k8s_env(deployments[name])), name
+    assert not REMOVED_SETTINGS & set(config), "exemplars-config sets a removed setting"
 
     (scaler,) = named(manifests, "ScaledObject").values()
     assert scaler["spec"]["scaleTargetRef"]["name"] == "notifications-worker"

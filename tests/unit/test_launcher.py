@@ -11,6 +11,11 @@ def test_each_council_started_by_the_launcher_gets_its_own_database():
     assert district["AWARDS_DATABASE_URL"].endswith("/exemplars_huyen_yen_the")
     assert province["AWARDS_DATABASE_URL"].endswith("/exemplars_tinh_bac_giang")
     assert district["AWARDS_JURISDICTION"] == "huyen-yen-the"  # the instance's identity wins
+    commune = launcher.environment_for("awards-xa-yen-the", base)
+    merged = launcher.environment_for("awards-tinh-bac-ninh", base)
+    assert commune["AWARDS_DATABASE_URL"].endswith("/exemplars_xa_yen_the")
+    assert merged["AWARDS_DATABASE_URL"].endswith("/exemplars_tinh_bac_ninh")
+    assert merged["AWARDS_JURISDICTION"] == "tinh-bac-ninh"
 
 
 def test_delivery_workers_run_many_deliveries_at_once_and_the_service_keeps_its_own_setting():
