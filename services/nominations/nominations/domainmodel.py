@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 from eventsourcing.domain import Aggregate
 
@@ -62,6 +62,17 @@ class Exemplar(Aggregate):
         business_date: dt.date
         wire_type: ClassVar[str] = ""
 
+        def mutate(self, aggregate: Exemplar | None) -> Exemplar | None:
+            # The stage and the pending nomination follow the one machine below (next_stage,
+            # next_pending_nomination), which read models run on the same events; no event's
+            # ``apply`` sets them, so the two cannot drift. Runs for every event, new ones too.
+            aggregate = super().mutate(aggregate)
+            facts = vars(self)
+            aggregate.stage = next_stage(getattr(aggregate, "stage", None), self.wire_type, facts)
+            aggregate.pending_nomination = next_pending_nomination(
+                getattr(aggregate, "pending_nomination", None), self.wire_type, facts)
+            return aggregate
+
     class Detected(Aggregate.Created, Event):
         """Phát hiện. v2: achievements became a list (v1 stored one free-text string)."""
 
@@ -87,7 +98,6 @@ class Exemplar(Aggregate):
 
         def apply(self, exemplar: Exemplar) -> None:
             exemplar.has_nurture_plan = True
-            exemplar.stage = "nurturing"
 
     class ProgressRecorded(Event):
         wire_type = "exemplar.progress_recorded"
@@ -116,8 +126,6 @@ class Exemplar(Aggregate):
 
         def apply(self, exemplar: Exemplar) -> None:
             exemplar.review_passed = self.passed
-            if self.passed and exemplar.stage in ("detected", "nurturing"):
-                exemplar.stage = "reviewed"
 
     class Endorsed(Event):
         """Được tập thể thừa nhận, suy tôn: the meeting's tally only."""
@@ -145,10 +153,6 @@ class Exemplar(Aggregate):
         council_level: str
         jurisdiction: str
 
-        def apply(self, exemplar: Exemplar) -> None:
-            exemplar.pending_nomination = self.award_form
-            exemplar.stage = "nominated"
-
     class CouncilCaseProgressed(Event):
         """Where the nomination's case is: opened, forwarded upward, returned or rejected."""
 
@@ -158,12 +162,6 @@ class Exemplar(Aggregate):
         council_level: str
         jurisdiction: str
         reason: str
-
-        def apply(self, exemplar: Exemplar) -> None:
-            if self.step in ("returned", "rejected"):
-                exemplar.pending_nomination = None
-                if exemplar.stage == "nominated":
-                    exemplar.stage = "reviewed"
 
     class Awarded(Event):
         wire_type = "exemplar.awarded"
@@ -175,10 +173,7 @@ class Exemplar(Aggregate):
         jurisdiction: str
 
         def apply(self, exemplar: Exemplar) -> None:
-            exemplar.pending_nomination = None
             exemplar.awards[self.award_id] = self.award_form
-            if exemplar.stage in ("nominated", "reviewed"):
-                exemplar.stage = "awarded"
 
     class AwardRevoked(Event):
         wire_type = "exemplar.award_revoked"
@@ -208,8 +203,6 @@ class Exemplar(Aggregate):
 
         def apply(self, exemplar: Exemplar) -> None:
             exemplar.adoptions[self.adoption_id] = None
-            if exemplar.stage != "withdrawn":
-                exemplar.stage = "replicating"
 
     class AdoptionOutcomeRecorded(Event):
         wire_type = "exemplar.adoption_outcome_recorded"
@@ -252,9 +245,6 @@ class Exemplar(Aggregate):
         wire_type = "exemplar.withdrawn"
         reason: str
 
-        def apply(self, exemplar: Exemplar) -> None:
-            exemplar.stage = "withdrawn"
-
     # -- construction ------------------------------------------------------------------
 
     def __init__(
@@ -275,13 +265,12 @@ class Exemplar(Aggregate):
         self.unit = unit
         self.department = department
         self.detected_on = business_date
-        self.stage = "detected"
+        # stage and pending_nomination: set by the stage machine after this (Event.mutate)
         self.has_nurture_plan = False
         self.progress_count = 0
         self.checks_count = 0
         self.review_passed = False
         self.endorsed = False
-        self.pending_nomination: str | None = None
         self.publicity_count = 0
         self.adoptions: dict[str, bool | None] = {}
         self.scores: dict[str, int] = {}
@@ -538,6 +527,53 @@ class Exemplar(Aggregate):
     @property
     def on_hold(self) -> bool:
         return bool(self.open_holds)
+
+
+# -- the stage machine: the one copy (the aggregate's events and the list read model run it) --
+
+# A council's case that ends without an award: the nomination is no longer pending.
+CASE_CLOSED_WITHOUT_AWARD = ("returned", "rejected")
+
+
+def next_stage(stage: str | None, wire_type: str, payload: Mapping[str, Any]) -> str:
+    """The stage after one event, from its wire type and payload (stored fields or wire payload).
+
+    Councils' facts are recorded whatever the stage, so they move only the stages they speak
+    of: an award reaches an exemplar still waiting for it, never one withdrawn or replicating.
+    """
+    ev = Exemplar
+    if wire_type == ev.Detected.wire_type:
+        return "detected"
+    if stage == "withdrawn":
+        return stage  # final (a council may still report on the case it had)
+    if wire_type == ev.NurturePlanned.wire_type:
+        return "nurturing"
+    if wire_type == ev.Reviewed.wire_type:
+        # a passed review moves only an exemplar still before the review stage
+        return "reviewed" if payload["passed"] and stage in ("detected", "nurturing") else stage
+    if wire_type == ev.Nominated.wire_type:
+        return "nominated"
+    if wire_type == ev.CouncilCaseProgressed.wire_type:
+        return "reviewed" if payload["step"] in CASE_CLOSED_WITHOUT_AWARD and stage == "nominated" else stage
+    if wire_type == ev.Awarded.wire_type:
+        return "awarded" if stage in ("nominated", "reviewed") else stage
+    if wire_type == ev.AdoptionStarted.wire_type:
+        return "replicating"
+    if wire_type == ev.Withdrawn.wire_type:
+        return "withdrawn"
+    return stage
+
+
+def next_pending_nomination(pending: str | None, wire_type: str, payload: Mapping[str, Any]) -> str | None:
+    """The award form nominated and not yet decided after one event (None: nothing pending)."""
+    ev = Exemplar
+    if wire_type == ev.Nominated.wire_type:
+        return payload["award_form"]
+    if wire_type == ev.Awarded.wire_type:
+        return None
+    if wire_type == ev.CouncilCaseProgressed.wire_type and payload["step"] in CASE_CLOSED_WITHOUT_AWARD:
+        return None
+    return pending
 
 
 def event_types() -> dict[str, type[Exemplar.Event]]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 
 from nominations.commands import ListFilter
+from nominations.domainmodel import next_pending_nomination, next_stage
 from shared.validation import parse
 from shared.projection import Projection
 
@@ -36,18 +37,10 @@ exemplar_summaries = Table(
     Column("year", Integer, nullable=False, index=True),
     Column("detected_on", Date, nullable=False),
     Column("last_business_date", Date, nullable=False),
-    Column("award_form", String(100)),
+    Column("award_form", String(100)),  # the nomination pending at a council, if any
     Column("adoptions", Integer, nullable=False),
     Column("version", Integer, nullable=False),
 )
-
-# wire type -> how it changes the summary row (the Detected event inserts it)
-STAGE_AFTER = {
-    "exemplar.nurture_planned": "nurturing",
-    "exemplar.nominated": "nominated",
-    "exemplar.adoption_started": "replicating",
-    "exemplar.withdrawn": "withdrawn",
-}
 
 
 class ExemplarListProjection(Projection):
@@ -60,22 +53,19 @@ class ExemplarListProjection(Projection):
         kind, payload = event["type"], event["payload"]
         business_date = dt.date.fromisoformat(event["business_date"])
         if kind == "exemplar.detected":
-            return {
+            row = {
                 "id": event["aggregate_id"], "name": payload["name"], "subject_kind": payload["subject_kind"],
                 "department": payload["department"], "field": payload["field"], "movement": payload["movement"],
-                "unit": payload["unit"], "stage": "detected", "on_hold": False, "open_holds": 0,
+                "unit": payload["unit"], "stage": None, "on_hold": False, "open_holds": 0,
                 "year": business_date.year, "detected_on": business_date, "last_business_date": business_date,
                 "award_form": None, "adoptions": 0, "version": event["version"],
             }
-        if row is None:
+        elif row is None:
             return None
         row = {**row, "version": event["version"], "last_business_date": business_date}
-        if kind in STAGE_AFTER:
-            row["stage"] = STAGE_AFTER[kind]
-        if kind == "exemplar.reviewed" and payload["passed"] and row["stage"] in ("detected", "nurturing"):
-            row["stage"] = "reviewed"  # a passed review moves only an exemplar still before the review stage
-        if kind == "exemplar.nominated":
-            row["award_form"] = payload["award_form"]
+        # the aggregate's own stage machine, never a copy of it
+        row["stage"] = next_stage(row["stage"], kind, payload)
+        row["award_form"] = next_pending_nomination(row["award_form"], kind, payload)
         if kind == "exemplar.adoption_started":
             row["adoptions"] += 1
         if kind == "exemplar.put_on_hold":
