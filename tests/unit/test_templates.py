@@ -68,6 +68,8 @@ SAMPLES = {  # event field -> a realistic value (the Yên Thế 2018 plan)
     "adoption_id": "A1", "adopting_unit": "Hội Nông dân xã Tam Tiến", "method": "Tham quan, học tập",
     "outcome": "12 hộ áp dụng mô hình", "successful": True,
     "year": 2018, "rating": "excellent", "score": 92, "previous_score": 88,
+    "award_year": 2018, "initiative_id": "I1", "title": "Quy trình nuôi gà đồi an toàn sinh học", "kind": "initiative",
+    "scope": "co-so", "recognised_by": "Hội đồng sáng kiến huyện Yên Thế",
     "hold_id": "H9", "hold_kind": "complaint", "resolution": "Đã giải quyết, đơn không có cơ sở",
     "nomination": {"award_form": "giay-khen", "achievement": "Hộ kinh tế giỏi năm 2018",
                    "dossier_refs": ["Tờ trình 45/TTr-HND"], "nominated_on": "2018-10-02",
@@ -88,10 +90,15 @@ SAMPLE_OVERRIDES = {
     "case.forwarded": {"reason": "«bang-khen-tinh» vượt thẩm quyền cấp huyện", "nomination": {
         **SAMPLES["nomination"], "award_form": "bang-khen-tinh"}},
     "case.appraised": {"note": "Hồ sơ đầy đủ"},
+    "exemplar.initiative_recognised": {"reference": "15/QĐ-HĐSK"},
+    "exemplar.roster_recorded": {"members": [
+        {"name": "Nguyễn Văn Bình", "title": "lao-dong-tien-tien", "rating": "good", "discipline": "none"},
+        {"name": "Trần Thị Hoa", "title": None, "rating": "complete", "discipline": "reprimand"}]},
 }
 ALTERNATIVES = {  # other values a template branches on
     "step": ["opened", "forwarded", "rejected"], "review_kind": ["final"], "eligibility": [NOT_ELIGIBLE],
-    "note": [""], "milestone": [""], "reference": [""],
+    "note": [""], "milestone": [""], "reference": [""], "kind": ["research"], "scope": ["tinh", "toan-quoc"],
+    "rating": ["complete", "fair"],
 }
 
 

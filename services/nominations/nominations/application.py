@@ -77,6 +77,9 @@ CHANGES: dict[str, tuple[type[c.Command], Callable[..., Any]]] = {
     "put_on_hold": (c.PutOnHold, Exemplar.put_on_hold),
     "release_hold": (c.ReleaseHold, Exemplar.release_hold),
     "withdraw": (c.Withdraw, Exemplar.withdraw),
+    "record_initiative": (c.RecordInitiative, Exemplar.record_initiative),
+    "recognise_initiative": (c.RecogniseInitiative, Exemplar.recognise_initiative),
+    "record_roster": (c.RecordRoster, Exemplar.record_roster),
 }
 
 

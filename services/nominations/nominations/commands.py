@@ -9,13 +9,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from shared.validation import parse  # noqa: F401 - re-exported for callers of this module
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Year = Annotated[int, Field(ge=1945, le=2100)]
+
+# Yearly ratings on the legal scale (Decree 90/2020/NĐ-CP): hoàn thành xuất sắc / hoàn thành tốt /
+# hoàn thành / không hoàn thành nhiệm vụ. The first scale's "fair" and "poor" are still taken
+# (older clients send them) and mean "complete" and "incomplete", as the stored events' upcaster says.
+OLD_RATING_CODES = {"fair": "complete", "poor": "incomplete"}
+Rating = Annotated[Literal["excellent", "good", "complete", "incomplete"],
+                   BeforeValidator(lambda value: OLD_RATING_CODES.get(value, value))]
+InitiativeScope = Literal["co-so", "tinh", "toan-quoc"]
+# Disciplinary measures, lightest first (Law on Cadres and Civil Servants art. 79); "none": not disciplined.
+Discipline = Literal["none", "reprimand", "warning", "salary-step-down", "demotion", "removal", "dismissal"]
 
 
 class Command(BaseModel):
@@ -80,6 +91,7 @@ class Nominate(Command):
     award_form: Code
     dossier_refs: list[Text] = Field(min_length=1)
     achievement: Text
+    award_year: Year | None = None  # the year the achievement is for; absent: the business date's year
 
 
 class Publicize(Command):
@@ -100,10 +112,36 @@ class RecordAdoptionOutcome(Command):
 
 
 class EvaluateYear(Command):
-    year: Annotated[int, Field(ge=1945, le=2100)]
-    rating: Literal["excellent", "good", "fair", "poor"]
+    year: Year
+    rating: Rating
     score: Annotated[int, Field(ge=0, le=100)]
     note: str = ""
+
+
+class RecordInitiative(Command):
+    title: Text
+    kind: Literal["initiative", "research"] = "initiative"  # sáng kiến, or đề tài nghiên cứu khoa học
+    year: Year  # the year it was applied: eligibility counts it for that year
+
+
+class RecogniseInitiative(Command):
+    initiative_id: Code
+    scope: InitiativeScope
+    recognised_by: Text  # e.g. Hội đồng sáng kiến huyện Yên Thế
+    reference: Text  # the recognising decision, e.g. 15/QĐ-HĐSK
+
+
+class RosterMember(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    title: Code | None = None  # the member's emulation title of the year (an award form code)
+    rating: Rating  # how the member completed the year's tasks
+    discipline: Discipline = "none"  # the heaviest disciplinary measure of the year
+
+
+class RecordRoster(Command):
+    year: Year
+    members: list[RosterMember] = Field(min_length=1, max_length=10_000)
 
 
 class PutOnHold(Command):

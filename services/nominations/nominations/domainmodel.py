@@ -48,7 +48,25 @@ RULES_VI = {
     "adoption-unknown": "Không có đơn vị nhân rộng nào với mã {adoption_id}.",
     "adoption-outcome-once": "Kết quả nhân rộng của mã {adoption_id} đã được ghi nhận; hãy ghi một đánh giá mới.",
     "evaluation-year": "Năm đánh giá {year} phải từ năm phát hiện ({detected_year}) trở đi.",
+    "award-year-future": "Năm tính thành tích ({award_year}) không được sau năm đề nghị ({year}).",
+    "year-future": "Năm {what} ({year}) không được sau năm của ngày nghiệp vụ ({today}).",
+    "initiative-unknown": "Không có sáng kiến nào với mã {initiative_id}.",
+    "initiative-scope-wider": "Sáng kiến {initiative_id} đã được công nhận phạm vi «{scope}»; chỉ ghi nhận lại "
+                              "khi phạm vi ảnh hưởng rộng hơn.",
+    "roster-collective-only": "Chỉ tập thể mới có danh sách thành viên; đối tượng này là «{subject_kind}».",
 }
+
+# The legal scale of yearly ratings (Decree 90/2020/NĐ-CP), highest first, and what the
+# system's first scale (excellent / good / fair / poor) stored means on it.
+RATINGS_VI = {
+    "excellent": "Hoàn thành xuất sắc nhiệm vụ",
+    "good": "Hoàn thành tốt nhiệm vụ",
+    "complete": "Hoàn thành nhiệm vụ",
+    "incomplete": "Không hoàn thành nhiệm vụ",
+}
+OLD_RATINGS = {"excellent": "excellent", "good": "good", "fair": "complete", "poor": "incomplete"}
+INITIATIVE_SCOPES = ("co-so", "tinh", "toan-quoc")  # narrowest first
+INITIATIVE_SCOPES_VI = {"co-so": "cơ sở", "tinh": "cấp tỉnh", "toan-quoc": "toàn quốc"}
 
 
 def refuse(rule: str, **facts: Any) -> RuleViolation:
@@ -57,6 +75,16 @@ def refuse(rule: str, **facts: Any) -> RuleViolation:
 
 class Exemplar(Aggregate):
     """A person, collective or household whose work others should learn from."""
+
+    class_version = 2  # of the snapshot's state; v2: ratings, initiatives, rosters
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """A v1 snapshot knew no ratings, initiatives or rosters: those before it are not in it
+        (drop v1 snapshots to have them rebuilt from the events, which hold them)."""
+        state.setdefault("ratings", {})
+        state.setdefault("initiatives", {})
+        state.setdefault("rosters", {})
 
     class Event(Aggregate.Event):
         business_date: dt.date
@@ -146,12 +174,20 @@ class Exemplar(Aggregate):
         """Carries what the council needs: the subject as it stands, and which council."""
 
         wire_type = "exemplar.nominated"
+        class_version = 2  # v2: award_year, the year the achievement is for
         award_form: str
         dossier_refs: list
         achievement: str
-        subject: dict
+        subject: dict  # also the facts eligibility needs: award_year, initiatives, ratings, roster
         council_level: str
         jurisdiction: str
+        award_year: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            """A v1 nomination was for the year it was made in (what councils assumed then)."""
+            day = state["business_date"]
+            state["award_year"] = day.year if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)).year
 
     class CouncilCaseProgressed(Event):
         """Where the nomination's case is: opened, forwarded upward, returned or rejected."""
@@ -214,15 +250,61 @@ class Exemplar(Aggregate):
             exemplar.adoptions[self.adoption_id] = self.successful
 
     class YearEvaluated(Event):
+        """v2: ``rating`` is on the legal scale (RATINGS_VI); v1 stored excellent/good/fair/poor."""
+
         wire_type = "exemplar.year_evaluated"
+        class_version = 2
         year: int
         rating: str
         score: int
         previous_score: int | None  # the same exemplar's score for year - 1, if any
         note: str
 
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["rating"] = OLD_RATINGS.get(state["rating"], state["rating"])
+
         def apply(self, exemplar: Exemplar) -> None:
             exemplar.scores[str(self.year)] = self.score
+            exemplar.ratings[str(self.year)] = self.rating
+
+    class InitiativeRecorded(Event):
+        """A sáng kiến (or a research result) the subject made, for the year it was applied."""
+
+        wire_type = "exemplar.initiative_recorded"
+        initiative_id: str
+        title: str
+        kind: str  # "initiative" (sáng kiến) or "research" (đề tài nghiên cứu khoa học)
+        year: int
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.initiatives[self.initiative_id] = {
+                "initiative_id": self.initiative_id, "title": self.title, "kind": self.kind, "year": self.year,
+                "scope": None, "recognised_by": None, "reference": None}
+
+    class InitiativeRecognised(Event):
+        """Công nhận sáng kiến: a body confirms its scope of effect (cơ sở / tỉnh / toàn quốc)."""
+
+        wire_type = "exemplar.initiative_recognised"
+        initiative_id: str
+        scope: str
+        recognised_by: str
+        reference: str  # the recognising decision, e.g. 15/QĐ-HĐSK
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.initiatives[self.initiative_id] |= {
+                "scope": self.scope, "recognised_by": self.recognised_by, "reference": self.reference}
+
+    class RosterRecorded(Event):
+        """A collective's members for one year, each with the year's title, rating and discipline.
+        A later roster for the same year corrects the earlier one."""
+
+        wire_type = "exemplar.roster_recorded"
+        year: int
+        members: list  # [{"name", "title" | None, "rating", "discipline"}]
+
+        def apply(self, exemplar: Exemplar) -> None:
+            exemplar.rosters[str(self.year)] = list(self.members)
 
     class PutOnHold(Event):
         wire_type = "exemplar.put_on_hold"
@@ -274,6 +356,9 @@ class Exemplar(Aggregate):
         self.publicity_count = 0
         self.adoptions: dict[str, bool | None] = {}
         self.scores: dict[str, int] = {}
+        self.ratings: dict[str, str] = {}  # year -> rating on the legal scale
+        self.initiatives: dict[str, dict] = {}  # initiative id -> title, kind, year, scope, recognised_by
+        self.rosters: dict[str, list] = {}  # year -> members (collectives)
         self.open_holds: dict[str, str] = {}
         self.awards: dict[str, str] = {}
 
@@ -412,8 +497,15 @@ class Exemplar(Aggregate):
         council_level: str,
         jurisdiction: str,
         business_date: dt.date,
+        award_year: int | None = None,
     ) -> None:
+        """Đề nghị khen thưởng for ``award_year``, the year the achievement is for (default: the
+        business date's year). The nomination carries what eligibility is judged on: the subject's
+        recognised initiatives, yearly ratings and (collectives) the award year's roster."""
+        award_year = business_date.year if award_year is None else award_year
         self._guard(business_date)
+        if award_year > business_date.year:
+            raise refuse("award-year-future", award_year=award_year, year=business_date.year)
         self._require_review("đề nghị khen thưởng")
         if not self.endorsed:
             raise refuse("endorsement-required")
@@ -434,11 +526,22 @@ class Exemplar(Aggregate):
                 "field": self.field,
                 "unit": self.unit,
                 "department": self.department,
+                **self.eligibility_facts(award_year),
             },
             council_level=council_level,
             jurisdiction=jurisdiction,
+            award_year=award_year,
             business_date=business_date,
         )
+
+    def eligibility_facts(self, award_year: int) -> dict:
+        """What a council needs to judge a nomination for ``award_year`` (its rules stay pure)."""
+        return {
+            "award_year": award_year,
+            "initiatives": [dict(i) for i in self.initiatives.values() if i["scope"]],
+            "ratings": dict(self.ratings),
+            "roster": self.rosters.get(str(award_year)) if self.subject_kind == "collective" else None,
+        }
 
     def publicize(self, *, channel: str, audience: str, reference: str, business_date: dt.date) -> None:
         self._guard(business_date)
@@ -490,6 +593,38 @@ class Exemplar(Aggregate):
             note=note,
             business_date=business_date,
         )
+
+    def record_initiative(self, *, title: str, kind: str, year: int, business_date: dt.date) -> str:
+        """Ghi nhận một sáng kiến (or research result) of the subject; recognised later."""
+        self._guard(business_date)
+        if year > business_date.year:
+            raise refuse("year-future", what="áp dụng sáng kiến", year=year, today=business_date.year)
+        initiative_id = f"I{len(self.initiatives) + 1}"
+        self.trigger_event(self.InitiativeRecorded, initiative_id=initiative_id, title=title, kind=kind, year=year,
+                           business_date=business_date)
+        return initiative_id
+
+    def recognise_initiative(self, *, initiative_id: str, scope: str, recognised_by: str, reference: str,
+                             business_date: dt.date) -> None:
+        """Công nhận: once, or again only for a wider scope of effect (a cơ sở one found to help a province)."""
+        self._guard(business_date)
+        if initiative_id not in self.initiatives:
+            raise refuse("initiative-unknown", initiative_id=initiative_id)
+        current = self.initiatives[initiative_id]["scope"]
+        if current and INITIATIVE_SCOPES.index(scope) <= INITIATIVE_SCOPES.index(current):
+            raise refuse("initiative-scope-wider", initiative_id=initiative_id, scope=INITIATIVE_SCOPES_VI[current])
+        self.trigger_event(self.InitiativeRecognised, initiative_id=initiative_id, scope=scope,
+                           recognised_by=recognised_by, reference=reference, business_date=business_date)
+
+    def record_roster(self, *, year: int, members: list[dict], business_date: dt.date) -> None:
+        """The department records a collective's members for a year (title, rating, discipline)."""
+        self._guard(business_date)
+        if self.subject_kind != "collective":
+            raise refuse("roster-collective-only", subject_kind=self.subject_kind)
+        if year > business_date.year:
+            raise refuse("year-future", what="danh sách thành viên", year=year, today=business_date.year)
+        self.trigger_event(self.RosterRecorded, year=year, members=[dict(m) for m in members],
+                           business_date=business_date)
 
     def put_on_hold(self, *, hold_kind: str, reason: str, business_date: dt.date) -> str:
         self._guard(business_date)
