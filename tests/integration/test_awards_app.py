@@ -1,5 +1,7 @@
 """The awards application on SQLite and PostgreSQL, fed wire events as the broker would."""
 
+import datetime as dt
+import itertools
 import uuid
 
 import pytest
@@ -13,8 +15,33 @@ from nominations.bootstrap import NominationsRuntime
 from shared.consumer import IdempotentConsumer
 from shared.errors import InvalidInput, RuleViolation
 from shared.persistence import eventsourcing_env
+from shared.wire import WireEvent, describe_event, wire_event
 
 pytestmark = pytest.mark.integration
+_granted_ids = itertools.count(1)
+
+
+def with_facts(event: WireEvent, **facts) -> WireEvent:
+    """The nomination as a department sends it now: the subject carries what eligibility needs."""
+    subject = event.payload["subject"] | facts
+    return event.model_copy(update={"payload": event.payload | {"subject": subject}})
+
+
+def granted_elsewhere(exemplar_id: uuid.UUID, form: str, year: int, kind: str = "individual") -> WireEvent:
+    """An award another council (a commune) granted the same subject, as it reaches the register."""
+    return WireEvent(
+        type="award.granted", source="awards", instance="awards_xa_dong_tam", notification_id=next(_granted_ids),
+        aggregate_id=uuid.uuid4(), aggregate_version=1, business_date=dt.date(year, 12, 20),
+        payload={"exemplar_id": str(exemplar_id), "subject": {"subject_kind": kind, "name": "Ông A",
+                 "field": "household-economy", "unit": "xã Đồng Tâm", "department": "hoi-nong-dan-yen-the"},
+                 "award_form": form, "year": year, "achievement": f"{form} {year}",
+                 "decision_number": f"{year}/QĐ-UBND", "council_level": "commune", "jurisdiction": "xa-dong-tam",
+                 "prerequisite_award_ids": []})
+
+
+def initiative(year: int, scope: str = "co-so") -> dict:
+    return {"initiative_id": f"I{year}", "title": f"Sáng kiến {year}", "kind": "initiative", "year": year,
+            "scope": scope, "recognised_by": "Hội đồng sáng kiến huyện Yên Thế", "reference": f"{year}/QĐ-HĐSK"}
 
 
 def opened_case(app):
@@ -106,8 +133,12 @@ def test_revoking_a_prerequisite_flags_the_award_that_counted_it(catalog, databa
     exemplar_id = uuid.uuid4()
     base_ids = []
     for year in (2021, 2022, 2023):
-        district.receive(nomination_event(award_form="chien-si-thi-dua-co-so", on=f"{year}-11-01", kind="individual",
-                                          exemplar_id=exemplar_id, achievement=f"Xuất sắc {year}"))
+        # Chiến sĩ thi đua cơ sở: that year's Lao động tiên tiến and a recognised initiative
+        district.receive(granted_elsewhere(exemplar_id, "lao-dong-tien-tien", year))
+        district.receive(with_facts(
+            nomination_event(award_form="chien-si-thi-dua-co-so", on=f"{year}-11-01", kind="individual",
+                             exemplar_id=exemplar_id, achievement=f"Xuất sắc {year}"),
+            award_year=year, initiatives=[initiative(year)]))
         app_case = opened_case(district)
         district.change_case(app_case, "appraise", {"passed": True, "appraiser": "p", "note": "n",
                                                     "business_date": f"{year}-11-05"})
@@ -183,3 +214,33 @@ def test_a_returned_case_shows_on_the_exemplar_and_it_can_be_nominated_again(cat
     assert nominations.summary(exemplar_id)["stage"] == "reviewed"
     again = nominations.change(exemplar_id, "nominate", STEPS["nominate"] | {"business_date": "2018-11-02"})
     assert again["version"] == len(nominations.history(exemplar_id))
+
+
+def nominations_log(app: NominationsApplication, instance: str = "nominations-test") -> list[WireEvent]:
+    return [wire_event(describe_event(app.mapper.to_domain_event(n)), "nominations", instance, n.id)
+            for n in app.recorder.select_notifications(start=1, limit=10_000)]
+
+
+def test_the_award_year_travels_from_the_nomination_to_the_register(catalog, database_url, tmp_path):
+    """Decided in January 2019 for 2018: the award is for 2018, and a second one for 2018 is refused."""
+    nominations = NominationsApplication(catalog=catalog, department="hoi-nong-dan-yen-the",
+                                         env=eventsourcing_env(f"sqlite:///{tmp_path / 'n.sqlite'}"))
+    exemplar_id = nominations.detect(detect_data())["id"]
+    for step in LIFECYCLE[:4]:
+        nominations.change(exemplar_id, step, STEPS[step])
+    nominations.change(exemplar_id, "nominate", STEPS["nominate"] | {"award_year": 2018, "business_date": "2019-01-08"})
+    nominated = [e for e in nominations_log(nominations) if e.type == "exemplar.nominated"][-1]
+    assert nominated.payload["award_year"] == 2018 and nominated.payload["subject"]["award_year"] == 2018
+    district = council_app(catalog, database_url)
+    assert district.receive(nominated) == "open"
+    assert decide_path(district, opened_case(district), on="2019-01-15")["status"] == "decided"
+    granted = [e for e in published(district, "awards_huyen_yen_the") if e.type == "award.granted"]
+    assert granted[-1].payload["year"] == 2018 and granted[-1].business_date == dt.date(2019, 1, 15)
+    district.receive(granted[-1])
+    assert [a["year"] for a in district.list_awards({"exemplar_id": exemplar_id})] == [2018]
+
+    again = nominated.model_copy(update={"notification_id": nominated.notification_id + 1000, "payload": {
+        **nominated.payload, "achievement": "Hộ sản xuất giỏi năm 2018"}})
+    district.receive(again)
+    case = district.case_view(opened_case(district))
+    assert [p["rule"] for p in case["eligibility"]["problems"]] == ["year-form-commended"]

@@ -20,7 +20,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert, select, update
 
 from awards.domainmodel import OPEN_STATUSES, REVOCATION_GROUNDS, Award, Case
-from awards.eligibility import PastAward, assess
+from awards.eligibility import PastAward, assess, award_year_of, subject_facts
 from awards.policy import Policy
 from shared.catalog import Catalog
 from shared.consumer import IdempotentConsumer
@@ -265,12 +265,17 @@ class AwardsApplication(Application):
         return bool(found and found[0] > 0)
 
     def eligibility(self, exemplar_id: str, nomination: dict, subject: dict, on: dt.date) -> dict:
+        """Judged by the policy in force on ``on``, every run of years counted by the award year
+        (the year the achievement is for; an older nomination without one: ``on``'s year), from
+        the register and the facts the department sent with the subject."""
         form = nomination["award_form"]
+        version = self.policy_on(on)
         return assess(
             form=form, subject_kind=subject["subject_kind"],
             form_subject_kinds=self.catalog.award_forms[form].subject_kinds,
-            rule=self.policy_on(on).form_rule(form), past_awards=self.past_awards(exemplar_id),
-            achievement=nomination["achievement"], on_hold=self.on_hold(exemplar_id), year=on.year,
+            rule=version.form_rule(form), past_awards=self.past_awards(exemplar_id),
+            achievement=nomination["achievement"], on_hold=self.on_hold(exemplar_id),
+            year=award_year_of(nomination, subject, on.year), scales=version.scales, **subject_facts(subject),
         )
 
     # -- the secretary's commands ----------------------------------------------------------

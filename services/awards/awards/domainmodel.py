@@ -332,7 +332,7 @@ class Award(Aggregate):
         exemplar_id: str
         subject: dict
         award_form: str
-        year: int
+        year: int  # the year the achievement is for (prerequisites count by it)
         achievement: str
         decision_number: str
         signer: str
@@ -376,9 +376,14 @@ class Award(Aggregate):
     @classmethod
     def grant(cls, *, award_id: uuid.UUID, case: Case, decision_number: str, signer: str,
               prerequisite_award_ids: list[str], business_date: dt.date) -> Award:
+        """The award is for the nomination's award year, not the decision's (titles for year N
+        are often decided in N+1); a nomination from before award years: the decision's year."""
+        from awards.eligibility import award_year_of
+
+        year = award_year_of(case.nomination, case.subject, business_date.year)
         return cls._create(
             cls.Granted, id=award_id, case_id=str(case.id), exemplar_id=case.exemplar_id, subject=case.subject,
-            award_form=case.award_form, year=business_date.year, achievement=case.nomination["achievement"],
+            award_form=case.award_form, year=year, achievement=case.nomination["achievement"],
             decision_number=decision_number, signer=signer, council_level=case.council_level,
             jurisdiction=case.jurisdiction, prerequisite_award_ids=list(prerequisite_award_ids),
             business_date=business_date,

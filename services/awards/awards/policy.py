@@ -10,20 +10,15 @@ import datetime as dt
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import shared
 from shared.catalog import Catalog, CatalogError
 
 DEFAULT_FILE = Path(shared.__file__).parent / "policy" / "awards.yaml"
-
-
-class Prerequisite(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    form: str
-    consecutive_years: int = Field(ge=1)
 
 
 def fraction(value: str) -> Fraction:
@@ -32,6 +27,117 @@ def fraction(value: str) -> Fraction:
     if not 0 < result <= 1:
         raise ValueError(f"{value!r} is not a fraction in (0, 1]")
     return result
+
+
+def _checked_fraction(value: str) -> str:
+    fraction(value)
+    return value
+
+
+Share = Annotated[str, AfterValidator(_checked_fraction)]
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prerequisite(_Rule):
+    """Earlier awards of ``form`` in a run, counted by the year each award is for.
+
+    ``consecutive_years``: that many awards for consecutive years (a yearly title).
+    ``consecutive_awards`` with ``span_years``: that many awards each covering its own span
+    (Chiến sĩ thi đua cấp tỉnh covers 3 years, so two in a row are 3 years apart).
+    The run ends in the award year or at most ``may_end_before`` years before it.
+    """
+
+    form: str
+    consecutive_years: int | None = Field(None, ge=1)
+    consecutive_awards: int | None = Field(None, ge=1)
+    span_years: int = Field(1, ge=1)
+    may_end_before: int = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _one_count(self) -> "Prerequisite":
+        if (self.consecutive_years is None) == (self.consecutive_awards is None):
+            raise ValueError("give exactly one of consecutive_years, consecutive_awards")
+        if self.consecutive_years is not None and self.span_years != 1:
+            raise ValueError("span_years goes with consecutive_awards")
+        return self
+
+    @property
+    def count(self) -> int:
+        return self.consecutive_years or self.consecutive_awards or 0
+
+    @property
+    def step(self) -> int:
+        return self.span_years if self.consecutive_awards else 1
+
+
+class InitiativeRule(_Rule):
+    """Recognised initiatives (sáng kiến) or research results the subject must have."""
+
+    min_scope: str  # a key of Scales.initiative_scopes: co-so < tinh < toan-quoc
+    count: int = Field(1, ge=1)
+    within_years: int = Field(1, ge=1)  # counted for years (award year - within_years, award year]
+    kinds: tuple[Literal["initiative", "research"], ...] = ("initiative", "research")
+    subject_kinds: tuple[str, ...] | None = None  # None: every subject kind
+
+
+class RatedAfter(_Rule):
+    """An earlier award of ``form``, then ``consecutive_years`` yearly ratings of ``min_rating``
+    or better, every one of them for a year after that award; the run ends in the award year
+    or at most ``may_end_before`` years before it."""
+
+    form: str
+    min_rating: str  # a key of Scales.ratings
+    consecutive_years: int = Field(ge=1)
+    may_end_before: int = Field(1, ge=0)
+
+
+class TitleShare(_Rule):
+    titles: tuple[str, ...]  # a member holding one of these titles for the year counts
+    share: Share
+    strictly_more: bool = False
+
+
+class RatingShare(_Rule):
+    min_rating: str
+    share: Share
+    strictly_more: bool = False
+
+
+class TitleCount(_Rule):
+    titles: tuple[str, ...]
+    at_least: int = Field(ge=1)
+
+
+class RosterRule(_Rule):
+    """What a collective's member roster for the award year must show."""
+
+    title_share: TitleShare | None = None
+    rating_share: RatingShare | None = None
+    title_count: TitleCount | None = None
+    discipline_from: str | None = None  # nobody disciplined at this level (Scales.discipline_levels) or above
+
+
+class Scales(_Rule):
+    """Ordered legal scales, code -> name: ratings highest first, the others lowest first."""
+
+    ratings: dict[str, str] = {}
+    discipline_levels: dict[str, str] = {}
+    initiative_scopes: dict[str, str] = {}
+
+    def rating_at_least(self, rating: str | None, minimum: str) -> bool:
+        order = list(self.ratings)
+        return rating in self.ratings and order.index(rating) <= order.index(minimum)
+
+    def discipline_at_least(self, level: str | None, minimum: str) -> bool:
+        order = list(self.discipline_levels)
+        return level in self.discipline_levels and order.index(level) >= order.index(minimum)
+
+    def scope_at_least(self, scope: str | None, minimum: str) -> bool:
+        order = list(self.initiative_scopes)
+        return scope in self.initiative_scopes and order.index(scope) >= order.index(minimum)
 
 
 class FormRule(BaseModel):
@@ -53,6 +159,20 @@ class FormRule(BaseModel):
     strictly_more: bool = True
     consultation_days: int = Field(0, ge=0)
     prerequisites: tuple[Prerequisite, ...] = ()
+    initiative: InitiativeRule | None = None
+    rated_after: RatedAfter | None = None
+    roster: RosterRule | None = None
+    once_per_year: bool = True  # one award of this form per subject and award year
+
+    def forms_named(self) -> set[str]:
+        named = {p.form for p in self.prerequisites}
+        if self.rated_after:
+            named.add(self.rated_after.form)
+        if self.roster:
+            for part in (self.roster.title_share, self.roster.title_count):
+                if part:
+                    named |= set(part.titles)
+        return named
 
 
 class PolicyVersion(BaseModel):
@@ -65,12 +185,31 @@ class PolicyVersion(BaseModel):
     quorum: str
     default_form: FormRule
     forms: dict[str, FormRule] = {}
+    scales: Scales = Scales()  # empty: then no rule may name a rating, discipline level or scope
 
     @field_validator("quorum")
     @classmethod
     def _quorum_is_fraction(cls, value: str) -> str:
         fraction(value)
         return value
+
+    @model_validator(mode="after")
+    def _codes_on_the_scales(self) -> "PolicyVersion":
+        """Every rating, discipline level and scope a rule names is on its scale."""
+        for code, rule in {"default_form": self.default_form, **self.forms}.items():
+            checks = []
+            if rule.initiative:
+                checks.append(("initiative_scopes", rule.initiative.min_scope))
+            if rule.rated_after:
+                checks.append(("ratings", rule.rated_after.min_rating))
+            if rule.roster and rule.roster.rating_share:
+                checks.append(("ratings", rule.roster.rating_share.min_rating))
+            if rule.roster and rule.roster.discipline_from:
+                checks.append(("discipline_levels", rule.roster.discipline_from))
+            for scale, value in checks:
+                if value not in getattr(self.scales, scale):
+                    raise ValueError(f"forms.{code}: {value!r} is not on the scale {scale}")
+        return self
 
     def has_quorum(self, members: int, present: int) -> bool:
         return present >= members * fraction(self.quorum)
@@ -125,7 +264,11 @@ def load_policy(path: Path | str | None = None, catalog: Catalog | None = None) 
     versions: list[PolicyVersion] = []
     inherited: dict = {}
     for position, entry in enumerate(raw, start=1):
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{path}, version {position}: must be a mapping")
         merged = inherited | entry
+        if isinstance(entry.get("forms"), dict) and isinstance(inherited.get("forms"), dict):
+            merged["forms"] = _merge_forms(inherited["forms"], entry["forms"])
         try:
             version = PolicyVersion.model_validate(merged)
         except ValidationError as exc:
@@ -135,10 +278,24 @@ def load_policy(path: Path | str | None = None, catalog: Catalog | None = None) 
             raise CatalogError(f"{path}, version {position}: effective_from must be later than the version before")
         if catalog is not None:
             named = set(version.forms) | {f for forms in version.authority.values() for f in forms}
-            named |= {p.form for rule in version.forms.values() for p in rule.prerequisites}
+            named |= {f for rule in version.forms.values() for f in rule.forms_named()}
             unknown = sorted(named - set(catalog.award_forms))
             if unknown:
                 raise CatalogError(f"{path}, version {position}: unknown award forms {unknown}")
         versions.append(version)
         inherited = merged
     return Policy(tuple(versions))
+
+
+def _merge_forms(inherited: dict, changes: dict) -> dict:
+    """A version names only what changes, per form and per key: ``key: null`` clears a rule,
+    ``form: null`` drops the form's own rules (it falls back to default_form)."""
+    merged = dict(inherited)
+    for form, rule in changes.items():
+        if rule is None:
+            merged.pop(form, None)
+        elif isinstance(rule, dict) and isinstance(merged.get(form), dict):
+            merged[form] = merged[form] | rule
+        else:
+            merged[form] = rule
+    return merged
