@@ -1,7 +1,9 @@
 """Auditors' tools on real PostgreSQL: sealing, tampering named by verify, offline export,
 replay into fresh tables, and what was known on a date."""
 
+import csv
 import datetime as dt
+import io
 import json
 import os
 import subprocess
@@ -12,6 +14,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from awards_helpers import case_id_of, council_app, decide_path, nomination_event
 from conftest import PG_URL_BASE, STEPS, detect_data
 from gateway import audit
 from gateway.annual_report import annual_report, report_csv, report_html
@@ -184,6 +187,45 @@ def test_annual_report_counts_by_field_stage_and_form_against_the_year_before(se
     earlier = annual_report([sealed["source"]], 2018, audit.Cutoff(
         recorded_at=dt.datetime.fromisoformat(app.history(sealed["ids"][5])[-1]["recorded_at"])), catalog)
     assert {r["key"]: r for r in earlier["sections"]["field"]}["household-economy"]["previous"] == 0
+
+
+def test_annual_report_counts_awards_decided_in_the_year_less_revoked_against_the_year_before(
+        sealed, catalog, tmp_path):
+    url = f"sqlite:///{tmp_path / 'district.sqlite'}"
+    district = council_app(catalog, url)
+
+    def decided(on: str, number: str, kind: str = "household") -> str:
+        district.receive(nomination_event(on=on, kind=kind))
+        return decide_path(district, case_id_of(district), on=on, number=number)["result"]
+
+    decided("2018-10-20", "123/QĐ-UBND")
+    decided("2018-10-21", "124/QĐ-UBND", kind="individual")
+    revoked = decided("2018-11-02", "125/QĐ-UBND")
+    decided("2017-10-20", "88/QĐ-UBND")
+    district.revoke_award(revoked, {"ground": "a", "reason": "Kê khai không trung thực",
+                                    "decision_number": "7/QĐ-UBND", "business_date": "2018-12-01"})
+    sources = [sealed["source"], audit.LogSource("awards", "awards_huyen_yen_the", url)]
+
+    report = annual_report(sources, 2018, audit.Cutoff(), catalog)
+    assert report["award_totals"] == {"count": 2, "previous": 1}  # the revoked one is not counted
+    rows = {(r["award_form"], r["subject_kind"], r["unit"]): (r["count"], r["previous"]) for r in report["awards"]}
+    assert rows == {("giay-khen", "household", "xã Đồng Tâm"): (1, 1),  # with the year before beside it
+                    ("giay-khen", "individual", "xã Đồng Tâm"): (1, 0)}
+    by_form = report["sections"]["awards_by_form"]
+    assert [(r["key"], r["label"], r["count"], r["previous"]) for r in by_form] == [("giay-khen", "Giấy khen", 2, 1)]
+    assert sum(r["count"] for r in report["sections"]["stage"]) == 6  # the exemplars, as before
+    lines = list(csv.reader(io.StringIO(report_csv(report))))
+    assert ["Khen thưởng đã quyết định, theo hình thức, đối tượng và đơn vị", "giay-khen/household",
+            "Giấy khen · Hộ gia đình · xã Đồng Tâm", "1", "1", "0"] in lines
+    assert lines[-1] == ["Tổng số khen thưởng đã quyết định", "", "", "2", "1", "1"]
+    page = report_html(report)
+    assert "Giấy khen" in page and "Hộ gia đình" in page and "Cá nhân" in page
+    assert "giay-khen" not in page and "household" not in page  # catalog names, never codes
+    assert json.loads(json.dumps(report, default=str))["award_totals"]["count"] == 2
+
+    # as the registers stood before the revocation, it counts: reproducible for a past date
+    before = annual_report(sources, 2018, audit.Cutoff.parse("2018-11-30"), catalog)
+    assert before["award_totals"] == {"count": 3, "previous": 1}
 
 
 @pytest.fixture

@@ -574,6 +574,43 @@ def register_as_of(sources: list[LogSource], cutoff: Cutoff) -> Iterator[dict]:
             scratch.dispose()
 
 
+def award_register_as_of(sources: list[LogSource], cutoff: Cutoff) -> Iterator[dict]:
+    """Every award the councils decided, as their registers stood at the cutoff: each
+    ``award.granted`` in a council's own log (an award is stored only by the council that
+    granted it), marked ``revoked`` if its ``award.revoked`` is admitted too."""
+    from eventsourcing.utils import get_topic
+
+    from awards.domainmodel import Award
+
+    granted, revoked = Award.Granted.wire_type, Award.Revoked.wire_type
+    topics = {get_topic(Award.Granted), get_topic(Award.Revoked)}  # cases' events are never decoded
+    seen: set[str] = set()
+    for source in (s for s in sources if s.service == "awards"):
+        app, awards, stopped = open_log(source), {}, set()
+        for n in notifications(app):
+            key = str(n.originator_id)
+            if n.topic not in topics or key in stopped or key in seen:
+                continue
+            described = describe_event(app.mapper.to_domain_event(n))
+            kind = described["type"]
+            if not cutoff.admits(described):
+                if cutoff.business_date is not None:
+                    stopped.add(key)  # as in replay_into: a later step cannot have happened before it
+                continue
+            if kind == granted:
+                payload = described["payload"]
+                awards[key] = {"award_id": key, "award_form": payload["award_form"],
+                               "subject_kind": payload["subject"]["subject_kind"],
+                               "unit": payload["subject"]["unit"], "field": payload["subject"]["field"],
+                               "decided_on": dt.date.fromisoformat(described["business_date"]),
+                               "decision_number": payload["decision_number"], "revoked": False,
+                               "instance": source.instance}
+            elif key in awards:
+                awards[key]["revoked"] = True
+        seen |= set(awards)  # the same log named twice counts once
+        yield from awards.values()
+
+
 def timeline_html(exemplar_id: str, entries: list[dict]) -> str:
     """A self-contained page (no script, no external file) an auditor can keep or send."""
     return templates.get_template("timeline.html.j2").render(

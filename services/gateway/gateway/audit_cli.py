@@ -181,7 +181,8 @@ def export(output: str, keys_dir: str | None, sources) -> None:
     console.print(f"Đã ghi {output}")
 
 
-@audit_group.command(help="Báo cáo năm gửi Phòng Nội vụ: theo lĩnh vực, giai đoạn, hình thức; so với năm trước.")
+@audit_group.command(help="Báo cáo năm gửi Phòng Nội vụ: điển hình theo lĩnh vực, giai đoạn, hình thức đề nghị; "
+                          "khen thưởng đã quyết định theo hình thức, đối tượng, đơn vị; so với năm trước.")
 @click.argument("year", type=int)
 @AT
 @click.option("--format", "fmt", type=click.Choice(["csv", "html", "json"]), default="csv")
