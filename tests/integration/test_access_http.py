@@ -135,7 +135,7 @@ def test_an_officer_of_another_department_can_neither_read_nor_change_nor_record
 
     # Without a filter, their list is forced to their own department: none of ours in it.
     theirs = call(system, "GET", "/exemplars", other)
-    assert theirs.status_code == 200 and theirs.json() == {"total": 0, "items": []}
+    assert theirs.status_code == 200 and theirs.json() == {"total": 0, "items": [], "parked_events": 0}
     ours = call(system, "GET", "/exemplars", system.auth()).json()
     assert exemplar_id in [item["id"] for item in ours["items"]]
     assert {item["department"] for item in ours["items"]} == {DEPARTMENT}

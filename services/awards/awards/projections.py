@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, select
 
 from shared.projection import Projection
+from shared.validation import CODE_MAX, NAME_MAX
 
 metadata = MetaData()
 council_cases = Table(
@@ -12,11 +13,11 @@ council_cases = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("exemplar_id", String(36), nullable=False, index=True),
-    Column("subject_name", String(500), nullable=False),
+    Column("subject_name", String(NAME_MAX), nullable=False),
     Column("subject_kind", String(50), nullable=False),
-    Column("field", String(100), nullable=False),
+    Column("field", String(CODE_MAX), nullable=False),
     Column("department", String(200), nullable=False),
-    Column("award_form", String(100), nullable=False),
+    Column("award_form", String(CODE_MAX), nullable=False),
     Column("status", String(30), nullable=False, index=True),
     Column("opened_on", String(10), nullable=False),
     Column("eligible", Boolean, nullable=False),

@@ -17,27 +17,27 @@ from sqlalchemy import (
 
 from nominations.commands import ListFilter
 from nominations.domainmodel import next_pending_nomination, next_stage
-from shared.validation import parse
 from shared.projection import Projection
+from shared.validation import CODE_MAX, NAME_MAX, parse
 
 metadata = MetaData()
 exemplar_summaries = Table(
     "exemplar_summaries",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column("name", String(500), nullable=False),
+    Column("name", String(NAME_MAX), nullable=False),
     Column("subject_kind", String(50), nullable=False),
     Column("department", String(200), nullable=False, index=True),
-    Column("field", String(100), nullable=False, index=True),
-    Column("movement", String(100), nullable=False, index=True),
-    Column("unit", String(500), nullable=False),
+    Column("field", String(CODE_MAX), nullable=False, index=True),
+    Column("movement", String(CODE_MAX), nullable=False, index=True),
+    Column("unit", String(NAME_MAX), nullable=False),
     Column("stage", String(50), nullable=False, index=True),
     Column("on_hold", Boolean, nullable=False),
     Column("open_holds", Integer, nullable=False),
     Column("year", Integer, nullable=False, index=True),
     Column("detected_on", Date, nullable=False),
     Column("last_business_date", Date, nullable=False),
-    Column("award_form", String(100)),  # the nomination pending at a council, if any
+    Column("award_form", String(CODE_MAX)),  # the nomination pending at a council, if any
     Column("adoptions", Integer, nullable=False),
     Column("version", Integer, nullable=False),
 )
@@ -47,6 +47,7 @@ class ExemplarListProjection(Projection):
     name = "read-model:exemplar_summaries"
     metadata = metadata
     table = exemplar_summaries
+    version = 2  # 2: the stage from the aggregate's own next_stage (version 1 never listed "awarded")
 
     @staticmethod
     def reduce(row: dict | None, event: dict) -> dict | None:
@@ -91,7 +92,8 @@ class ExemplarListProjection(Projection):
                 query.order_by(row.detected_on.desc(), row.id).limit(wanted.limit).offset(wanted.offset)
             ).mappings()
             items = [_jsonable(dict(r)) for r in rows]
-        return {"total": total, "items": items}
+        # events it could not apply (operators see them with `parked`): the list is behind by these
+        return {"total": total, "items": items, "parked_events": self.parked(limit=0)["total"]}
 
 
 def _jsonable(row: dict) -> dict:

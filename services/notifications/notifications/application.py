@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select, update
 
 from notifications.domainmodel import FILTER_KEYS, Subscription, in_quiet_hours, matches, quiet_hours_end
@@ -21,22 +21,24 @@ from shared.consumer import IdempotentConsumer
 from shared.errors import InvalidInput, NotFound
 from shared.projection import Projection
 from shared.schema import insert_ignoring_duplicates
-from shared.validation import parse
+from shared.validation import ID_MAX, LIST_MAX, NAME_MAX, TEXT_MAX, Code, Identifier, Name, parse
 from shared.wire import WireEvent
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 # Ledger rows committed, and their jobs queued, at a time: workers start on the first
 # chunk instead of waiting for a whole fan-out to be recorded.
 FAN_OUT_CHUNK = 500
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# One address, no display name: a comma, semicolon or angle bracket could smuggle in a list.
+EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+ADDRESS_MAX = 2000  # the ledger's address column
 
 
 class Channel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     channel: Literal["inbox", "email", "webhook"]
-    address: str = ""  # email address or https URL; empty for the inbox
-    secret: str = ""  # webhook HMAC key
+    address: Annotated[str, Field(max_length=ADDRESS_MAX)] = ""  # email address or https URL; empty for the inbox
+    secret: Annotated[str, Field(max_length=200)] = ""  # webhook HMAC key
 
     @model_validator(mode="after")
     def _address_fits_channel(self):
@@ -66,16 +68,16 @@ class Preferences(BaseModel):
 
 class Subscribe(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    recipient_id: Code
+    recipient_id: Identifier
     recipient_kind: Literal["person", "unit"]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    name: Name
     locale: Literal["vi", "en"] = "vi"
-    departments: list[Code] = []
-    fields: list[Code] = []
-    movements: list[Code] = []
-    event_types: list[Code] = []
-    exemplar_ids: list[uuid.UUID] = []
-    channels: list[Channel] = Field(min_length=1)
+    departments: list[Identifier] = Field([], max_length=LIST_MAX)
+    fields: list[Code] = Field([], max_length=LIST_MAX)
+    movements: list[Code] = Field([], max_length=LIST_MAX)
+    event_types: list[Code] = Field([], max_length=LIST_MAX)
+    exemplar_ids: list[uuid.UUID] = Field([], max_length=LIST_MAX)
+    channels: list[Channel] = Field(min_length=1, max_length=3)
     preferences: Preferences = Preferences()
 
     @field_validator("channels")
@@ -89,7 +91,7 @@ class Subscribe(BaseModel):
 
 class Cancel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    reason: str = ""
+    reason: Annotated[str, Field(max_length=TEXT_MAX)] = ""
 
 
 def _check_codes(catalog: Catalog, known_event_types: set[str], cmd: Subscribe) -> None:
@@ -105,8 +107,8 @@ subscriptions = Table(
     "subscriptions",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column("recipient_id", String(200), nullable=False, index=True),
-    Column("name", String(500), nullable=False),
+    Column("recipient_id", String(ID_MAX), nullable=False, index=True),
+    Column("name", String(NAME_MAX), nullable=False),
     Column("locale", String(5), nullable=False),
     Column("filters", Text, nullable=False),
     Column("channels", Text, nullable=False),
