@@ -1,4 +1,5 @@
-"""Catalogs: fields, movements, subject kinds and award forms, read from YAML data files.
+"""Catalogs: fields, movements, subject kinds, award forms and the dated council topology
+(``shared.topology``), read from YAML data files.
 
 Deployments edit the files, not code. A broken file stops the service at start with a
 message naming the file and the entry (``CatalogError``).
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from shared.topology import Topology, TopologyError, load_topology
 
 DEFAULT_DIR = Path(__file__).parent / "catalogs"
 CODE_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
@@ -76,6 +79,7 @@ class Catalog:
     fields: dict[str, Field]
     movements: dict[str, Movement]
     award_forms: dict[str, AwardForm]
+    topology: Topology
 
 
 def _load_file(path: Path, model: type[_Entry]) -> dict[str, _Entry]:
@@ -119,4 +123,8 @@ def load_catalog(directory: Path | str | None = None) -> Catalog:
                     f"{directory / 'award_forms.yaml'}, entry {position} ({form.code!r}): "
                     f"unknown subject kind {kind!r}"
                 )
-    return Catalog(**loaded)
+    try:
+        topology = load_topology(directory)
+    except TopologyError as exc:
+        raise CatalogError(str(exc)) from None
+    return Catalog(**loaded, topology=topology)

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import threading
 import time
+from typing import Iterable
 
 import kombu
 from eventsourcing.application import Application
@@ -77,7 +78,10 @@ class Relay:
         amqp_uri: str,
         signer: Signer,
         batch_size: int = 500,
+        queues: Iterable[kombu.Queue] = (),
     ):
+        """``queues``: declared (with their bindings) before anything is published, so an
+        event addressed to a consumer that has not started yet waits for it (shared.council_queues)."""
         if signer.instance != instance:
             raise ValueError(f"the relay of {instance!r} was given the key of {signer.instance!r}")
         self.follower = LogFollower(app, f"relay:{instance}", batch_size)
@@ -87,7 +91,7 @@ class Relay:
         self.instance = instance
         self.exchange = events_exchange(source)
         self.signer = signer
-        self.publisher = ConfirmingPublisher(amqp_uri, declare=[self.exchange])
+        self.publisher = ConfirmingPublisher(amqp_uri, declare=[self.exchange, *queues])
         self._position: int | None = None  # cached; the database row stays the truth (compare-and-set)
         self.published = 0
 

@@ -4,15 +4,19 @@ import datetime as dt
 import itertools
 import uuid
 
-from awards.application import AwardsApplication, Council
+from awards.application import AwardsApplication
 from awards.policy import load_policy
+from shared.catalog import load_catalog
 from shared.persistence import eventsourcing_env
 from shared.wire import WireEvent
 
 _ids = itertools.count(1)
-DISTRICT = Council("district", "huyen-yen-the", "tinh-bac-giang", "Hội đồng TĐKT huyện Yên Thế")
-PROVINCE = Council("province", "tinh-bac-giang", "trung-uong", "Hội đồng TĐKT tỉnh Bắc Giang")
-COMMUNE = Council("commune", "xa-dong-tam", "huyen-yen-the", "Hội đồng TĐKT xã Đồng Tâm")
+TOPOLOGY = load_catalog().topology  # the shipped councils.yaml
+DISTRICT = TOPOLOGY.council("huyen-yen-the")  # 2018: district and province of Bắc Giang
+PROVINCE = TOPOLOGY.council("tinh-bac-giang")
+COMMUNE = TOPOLOGY.council("xa-dong-tam")
+COMMUNE_2025 = TOPOLOGY.council("xa-yen-the")  # from 2025-07-01: commune and merged province
+PROVINCE_2025 = TOPOLOGY.council("tinh-bac-ninh")
 
 
 def council_app(catalog, url, council=DISTRICT):

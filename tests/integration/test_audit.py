@@ -119,7 +119,7 @@ def test_an_export_verifies_offline_and_tampering_the_bundle_is_named(sealed, tm
     bundle = tmp_path / "export.tar.gz"
     manifest = audit.export([sealed["source"]], bundle, sealed["trusted"])
     assert manifest["logs"][0]["events"] == sealed["app"].recorder.max_notification_id()
-    assert manifest["logs"][0]["event_class_versions"]["nominations.domainmodel:Exemplar.Detected"] == 2
+    assert manifest["logs"][0]["event_class_versions"]["nominations.domainmodel:Exemplar.Detected"] == 3
     # another machine: only the bundle and a copy of the public keys
     keys_copy = tmp_path / "auditor-keys"
     keys_copy.mkdir()

@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from awards_helpers import (
-    COMMUNE, DISTRICT, PROVINCE, SESSION, council_app, decide_path, hold_event, nomination_event, published,
+    COMMUNE, COMMUNE_2025, DISTRICT, PROVINCE, SESSION, council_app, decide_path, hold_event, nomination_event,
+    published,
 )
 from conftest import LIFECYCLE, STEPS, detect_data
 from nominations.application import NominationsApplication
@@ -184,14 +185,16 @@ def test_revoking_a_prerequisite_flags_the_award_that_counted_it(catalog, databa
 
 
 def test_commune_council_before_and_after_2025_07_01(catalog, database_url):
-    """Chiến sĩ thi đua cơ sở at a commune: forwarded to the district before, decided at home after."""
+    """Chiến sĩ thi đua cơ sở at a commune: forwarded to the district before, decided at home after
+    (by the commune that took over the area: the old commune's council is not in force then)."""
     commune = council_app(catalog, database_url, COMMUNE)
     assert commune.receive(nomination_event(award_form="chien-si-thi-dua-co-so", on="2025-06-10", kind="individual",
                                             council=COMMUNE)) == "forwarded"
     forwarded = [e for e in published(commune, "x") if e.type == "case.forwarded"][-1]
     assert forwarded.payload["to_level"] == "district"
-    assert commune.receive(nomination_event(award_form="chien-si-thi-dua-co-so", on="2025-07-10", kind="individual",
-                                            council=COMMUNE)) == "open"
+    new_commune = council_app(catalog, database_url, COMMUNE_2025)
+    assert new_commune.receive(nomination_event(award_form="chien-si-thi-dua-co-so", on="2025-07-10",
+                                                kind="individual", council=COMMUNE_2025)) == "open"
 
 
 def test_a_returned_case_shows_on_the_exemplar_and_it_can_be_nominated_again(catalog, database_url, tmp_path):

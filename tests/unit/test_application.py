@@ -126,7 +126,8 @@ def test_old_detected_event_shape_still_loads_through_its_upcaster(memory_app):
     history = memory_app.history(exemplar_id)
     assert history[0]["payload"]["achievements"] == ["Gà đồi 6.000 con", "Tạo việc làm cho 8 lao động"]
     memory_app.change(exemplar_id, "plan_nurture", STEPS["plan_nurture"])  # and it lives on
-    assert Exemplar.Detected.class_version == 2
+    assert Exemplar.Detected.class_version == 3
+    assert history[0]["payload"]["subject_id"] == str(exemplar_id)  # v2 and before: a subject of its own
 
 
 def test_long_histories_load_from_a_snapshot_to_the_same_state(catalog):

@@ -167,4 +167,25 @@ def test_a_snapshot_from_before_the_facts_loads(catalog):
         state=json.dumps(state).encode())])
     loaded = old.get_exemplar(exemplar_id)
     assert (loaded.ratings, loaded.initiatives, loaded.rosters) == ({}, {}, {})
+    assert not loaded.snapshot_incomplete  # rebuilt from the events, not from the snapshot
     old.change(exemplar_id, "record_initiative", {"title": "Sáng kiến", "year": 2018, "business_date": "2018-10-01"})
+
+
+def test_a_snapshot_from_before_the_facts_hides_none_of_the_ratings_before_it(catalog):
+    """Ratings were recorded before snapshots kept them: the exemplar comes from its events then."""
+    app = NominationsApplication(catalog=catalog, department="d", env={})
+    exemplar_id = exemplar(app)
+    app.change(exemplar_id, "evaluate_year", {"year": 2018, "rating": "excellent", "score": 92,
+                                              "business_date": "2018-12-28"})
+    app.take_snapshot(uuid.UUID(exemplar_id))
+    (snapshot,) = app.snapshots.recorder.select_events(uuid.UUID(exemplar_id))
+    state = json.loads(snapshot.state)
+    state["state"].pop("class_version", None)
+    for key in ("ratings", "initiatives", "rosters"):
+        state["state"].pop(key)
+    old = NominationsApplication(catalog=catalog, department="d", env={})
+    old.recorder.insert_events(_stored(app, exemplar_id))
+    old.snapshots.recorder.insert_events([StoredEvent(
+        originator_id=snapshot.originator_id, originator_version=snapshot.originator_version, topic=snapshot.topic,
+        state=json.dumps(state).encode())])
+    assert old.get_exemplar(exemplar_id).ratings == {"2018": "excellent"}

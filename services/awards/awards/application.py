@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert, or_, select, update
 
 from awards.domainmodel import OPEN_STATUSES, REVOCATION_GROUNDS, Award, Case
 from awards.eligibility import PastAward, assess, award_year_of, subject_facts
@@ -27,10 +26,10 @@ from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
 from shared.schema import create_tables
-from shared.validation import parse
+from shared.topology import Council
+from shared.validation import CODE_MAX, NAME_MAX, TEXT_MAX, Code, Name, Text, parse
 from shared.wire import WireEvent
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 DECISION_NUMBER = re.compile(r"^\d+/QĐ-[A-ZĐ0-9]+(-[A-ZĐ0-9]+)*$")
 
 
@@ -41,12 +40,12 @@ class Command(BaseModel):
 
 class Appraise(Command):
     passed: bool
-    appraiser: Text
+    appraiser: Name
     note: Text
 
 
 class RecordSession(Command):
-    session: Text
+    session: Name
     members: Annotated[int, Field(ge=1, le=1000)]
     present: Annotated[int, Field(ge=0, le=1000)]
     in_favour: Annotated[int, Field(ge=0, le=1000)]
@@ -59,19 +58,19 @@ class OpenConsultation(Command):
 
 
 class RecordObjection(Command):
-    submitted_by: Text
+    submitted_by: Name
     content: Text
 
 
 class ResolveObjection(Command):
-    objection_id: Text
+    objection_id: Code
     resolution: Text
     upheld: bool
 
 
 class Decide(Command):
-    decision_number: Text
-    signer: Text
+    decision_number: Code
+    signer: Name
 
     @field_validator("decision_number")
     @classmethod
@@ -88,17 +87,17 @@ class Reject(Command):
 class AwardFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     year: Annotated[int, Field(ge=1945, le=2100)] | None = None
-    unit: str | None = None
-    field: str | None = None
-    award_form: str | None = None
-    department: str | None = None
-    exemplar_id: str | None = None
+    unit: Name | None = None
+    field: Code | None = None
+    award_form: Code | None = None
+    department: Code | None = None
+    exemplar_id: Code | None = None
 
 
 class Revoke(Command):
     ground: Literal["a", "b", "c", "d"]
     reason: Text
-    decision_number: Text
+    decision_number: Code
 
 
 # The awards every council knows (granted anywhere, from wire events) and open holds.
@@ -108,21 +107,30 @@ awards_register = Table(
     metadata,
     Column("award_id", String(36), primary_key=True),
     Column("exemplar_id", String(36), nullable=False, index=True),
-    Column("subject_name", String(500), nullable=False),
+    Column("subject_name", String(NAME_MAX), nullable=False),
     Column("subject_kind", String(50), nullable=False),
-    Column("field", String(100), nullable=False, index=True),
-    Column("unit", String(500), nullable=False),
+    Column("field", String(CODE_MAX), nullable=False, index=True),
+    Column("unit", String(NAME_MAX), nullable=False),
     Column("department", String(200), nullable=False),
-    Column("award_form", String(100), nullable=False, index=True),
+    Column("award_form", String(CODE_MAX), nullable=False, index=True),
     Column("year", Integer, nullable=False, index=True),
-    Column("achievement", String(2000), nullable=False),
-    Column("decision_number", String(100), nullable=False),
+    Column("achievement", String(TEXT_MAX), nullable=False),
+    Column("decision_number", String(CODE_MAX), nullable=False),
     Column("decision_date", String(10), nullable=False),
     Column("council_level", String(20), nullable=False),
-    Column("jurisdiction", String(100), nullable=False),
+    Column("jurisdiction", String(CODE_MAX), nullable=False),
     Column("prerequisite_award_ids", String(2000), nullable=False),
     Column("revoked", Boolean, nullable=False),
     Column("flagged", Boolean, nullable=False),
+)
+# Which subject each award is of (shared.topology's departments each know a subject by one id):
+# a subject's titles follow it from exemplar to exemplar. Awards registered before subjects had
+# ids have no row here: their subject is their exemplar (the id the exemplar's upcaster gives).
+subject_awards = Table(
+    "subject_awards",
+    metadata,
+    Column("award_id", String(36), primary_key=True),
+    Column("subject_id", String(36), nullable=False, index=True),
 )
 exemplar_holds = Table(
     "exemplar_holds",
@@ -130,14 +138,6 @@ exemplar_holds = Table(
     Column("exemplar_id", String(36), primary_key=True),
     Column("open_holds", Integer, nullable=False),
 )
-
-
-@dataclass(frozen=True)
-class Council:
-    level: str  # commune, district, province
-    jurisdiction: str  # e.g. huyen-yen-the
-    parent_jurisdiction: str  # where cases above this council's authority go
-    name: str  # e.g. Hội đồng Thi đua – Khen thưởng huyện Yên Thế
 
 
 class AwardsApplication(Application):
@@ -183,18 +183,20 @@ class AwardsApplication(Application):
 
     def _on_nominated(self, event: WireEvent) -> str:
         payload = event.payload
-        if (payload.get("council_level"), payload.get("jurisdiction")) != (self.council.level, self.council.jurisdiction):
+        if (payload.get("council_level"), payload.get("jurisdiction")) != (self.council.level, self.council.code):
             return "not-for-this-council"
         nomination = {key: payload[key] for key in ("award_form", "achievement", "dossier_refs")}
         nomination |= {"nominated_on": event.business_date.isoformat(), "source_instance": event.instance}
+        if isinstance(payload.get("award_year"), int):  # absent from older messages: the decision's year then
+            nomination["award_year"] = payload["award_year"]
         return self._open_case(str(event.aggregate_id), nomination, payload["subject"], None, event.business_date,
                                case_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{event.instance}/{event.notification_id}"))
 
     def _on_forwarded(self, event: WireEvent) -> str:
         payload = event.payload
-        if (payload["to_level"], payload["to_jurisdiction"]) != (self.council.level, self.council.jurisdiction):
+        if (payload["to_level"], payload["to_jurisdiction"]) != (self.council.level, self.council.code):
             return "not-for-this-council"
-        case_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{event.aggregate_id}/{self.council.jurisdiction}")
+        case_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{event.aggregate_id}/{self.council.code}")
         return self._open_case(payload["exemplar_id"], payload["nomination"], payload["subject"], event.instance,
                                event.business_date, case_id=case_id)
 
@@ -202,15 +204,36 @@ class AwardsApplication(Application):
                    business_date: dt.date, case_id: uuid.UUID) -> str:
         eligibility = self.eligibility(exemplar_id, nomination, subject, business_date)
         case = Case.open(case_id=case_id, exemplar_id=exemplar_id, nomination=nomination, subject=subject,
-                         council_level=self.council.level, jurisdiction=self.council.jurisdiction,
+                         council_level=self.council.level, jurisdiction=self.council.code,
                          forwarded_from=forwarded_from, eligibility=eligibility, business_date=business_date)
-        policy = self.policy_on(business_date)
-        if not policy.may_grant(self.council.level, nomination["award_form"]):
-            upward = policy.level_above(self.council.level)
-            case.forward(to_level=upward, to_jurisdiction=self.council.parent_jurisdiction, business_date=business_date,
-                         reason=f"«{nomination['award_form']}» vượt thẩm quyền {policy.level_names[self.council.level]}")
+        self._route(case, business_date)
         self.save(case)
         return case.status
+
+    def _route(self, case: Case, on: dt.date) -> None:
+        """Keep the case, forward it up, or hand it back: never send it where nobody may decide.
+
+        Judged by the topology and the policy in force on the nomination's date: a council
+        that no longer exists then (a district after 2025-06-30) or a form that no council
+        in force above this one may grant returns the case to the department, the rule named.
+        """
+        policy, council, form = self.policy_on(on), self.council, case.award_form
+        facts = {"returned_by": council.name, "business_date": on, "council": council.name,
+                 "on": on.strftime("%d/%m/%Y"), "source": policy.source}
+        if not council.in_force(on) or not policy.has_level(council.level):
+            case.return_unroutable(rule="council-not-in-force", span=council.span(), **facts)
+            return
+        if policy.may_grant(council.level, form):
+            return
+        above = self.catalog.topology.above(council.code, on)
+        form_name = self.catalog.award_forms[form].name if form in self.catalog.award_forms else form
+        if not any(policy.has_level(c.level) and policy.may_grant(c.level, form) for c in above):
+            case.return_unroutable(rule="no-council-may-decide", form=form_name, **facts)
+            return
+        parent = above[0]
+        case.forward(to_level=parent.level, to_jurisdiction=parent.code, business_date=on,
+                     reason=f"«{form_name}» vượt thẩm quyền {policy.level_names[council.level]}; "
+                            f"chuyển {parent.name}")
 
     def _on_hold_change(self, event: WireEvent) -> str:
         change = 1 if event.type == "exemplar.put_on_hold" else -1
@@ -235,6 +258,8 @@ class AwardsApplication(Application):
                 jurisdiction=p["jurisdiction"], prerequisite_award_ids=",".join(p["prerequisite_award_ids"]),
                 revoked=False, flagged=False,
             ))
+            session.execute(insert(subject_awards).values(
+                award_id=str(event.aggregate_id), subject_id=p["subject"].get("subject_id") or p["exemplar_id"]))
         return "award-registered"
 
     def _on_award_changed(self, event: WireEvent) -> str:
@@ -251,10 +276,13 @@ class AwardsApplication(Application):
 
     # -- eligibility ---------------------------------------------------------------------
 
-    def past_awards(self, exemplar_id: str) -> list[PastAward]:
+    def past_awards(self, subject_id: str) -> list[PastAward]:
+        """Every award of the subject, whichever exemplar or department it came through."""
         row = awards_register.c
+        of_subject = select(subject_awards.c.award_id).where(subject_awards.c.subject_id == subject_id)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(awards_register).where(row.exemplar_id == exemplar_id)).mappings().all()
+            rows = conn.execute(select(awards_register).where(
+                or_(row.award_id.in_(of_subject), row.exemplar_id == subject_id))).mappings().all()
         return [PastAward(award_id=r["award_id"], form=r["award_form"], year=r["year"], achievement=r["achievement"],
                           decision_number=r["decision_number"], revoked=r["revoked"]) for r in rows]
 
@@ -273,7 +301,7 @@ class AwardsApplication(Application):
         return assess(
             form=form, subject_kind=subject["subject_kind"],
             form_subject_kinds=self.catalog.award_forms[form].subject_kinds,
-            rule=version.form_rule(form), past_awards=self.past_awards(exemplar_id),
+            rule=version.form_rule(form), past_awards=self.past_awards(subject.get("subject_id") or exemplar_id),
             achievement=nomination["achievement"], on_hold=self.on_hold(exemplar_id),
             year=award_year_of(nomination, subject, on.year), scales=version.scales, **subject_facts(subject),
         )

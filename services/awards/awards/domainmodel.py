@@ -49,6 +49,10 @@ RULES_VI = {
     "not-eligible": "Chưa đủ điều kiện khen thưởng: {problems}",
     "date-order": "Ngày {what} ({date}) không được trước ngày {before} ({before_date}).",
     "already-revoked": "Khen thưởng này đã bị hủy bỏ.",
+    "council-not-in-force": "{council} không hoạt động vào ngày {on} (hiệu lực {span}; {source}); "
+                            "đề nghị được trả lại đơn vị để gửi hội đồng có thẩm quyền theo sơ đồ hiện hành.",
+    "no-council-may-decide": "Không hội đồng nào có hiệu lực ngày {on}, từ {council} trở lên, có thẩm quyền quyết "
+                             "định «{form}» ({source}); đề nghị được trả lại đơn vị.",
 }
 
 
@@ -102,9 +106,18 @@ class Case(Aggregate):
             case.status = "appraised"
 
     class Returned(Event):
+        """Back to the department: by the appraiser, or by the council itself when no council
+        in force may decide it (``rule`` names why; v1 events had no rule: an appraiser's return)."""
+
+        class_version = 2
         wire_type = "case.returned"
         appraiser: str
         reason: str
+        rule: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["rule"] = "appraisal-returned"
 
         def apply(self, case: Case) -> None:
             case.status = "returned"
@@ -224,7 +237,14 @@ class Case(Aggregate):
         if passed:
             self.trigger_event(self.Appraised, appraiser=appraiser, note=note, business_date=business_date)
         else:
-            self.trigger_event(self.Returned, appraiser=appraiser, reason=note, business_date=business_date)
+            self.trigger_event(self.Returned, appraiser=appraiser, reason=note, rule="appraisal-returned",
+                               business_date=business_date)
+
+    def return_unroutable(self, *, rule: str, returned_by: str, business_date: dt.date, **facts: Any) -> None:
+        """No council in force may decide this case from here: hand it back, the rule named."""
+        self._guard_open(business_date)
+        self.trigger_event(self.Returned, appraiser=returned_by, reason=RULES_VI[rule].format(**facts),
+                           rule=rule, business_date=business_date)
 
     def record_session(self, *, policy: PolicyVersion, session: str, members: int, present: int, in_favour: int,
                        against: int, blank: int, business_date: dt.date) -> bool:

@@ -10,30 +10,27 @@ released before it was put, or a revocation before its grant, would count wrong)
 
 import os
 
-from awards.bootstrap import build, council_from_config, service_name
+from awards.bootstrap import DEFAULT_JURISDICTION, build, configured_jurisdiction
+from shared.catalog import load_catalog
+from shared.council_queues import routing_keys, service_name
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
 from shared.reliable_events import reliable_event_handler
 from shared.rpc import rpc
-from shared.wire import WireEvent, addressed_to
-
-# source -> (the event type addressed to one council, what every council needs whoever it concerns)
-ROUTES = {
-    "nominations": ("exemplar.nominated", ("exemplar.put_on_hold", "exemplar.hold_released")),
-    "awards": ("case.forwarded", ("award.granted", "award.revoked", "award.flagged_for_review")),
-}
+from shared.wire import WireEvent
 
 
 def routes(source: str):
+    """The routing keys of this council's queue for ``source`` (shared.council_queues, which
+    every relay uses to declare the same queue before this council has ever started)."""
     def keys(config: dict) -> list[str]:
-        council = council_from_config(config)
-        addressed, everyone = ROUTES[source]
-        return [addressed_to(addressed, council.level, council.jurisdiction), *everyone]
+        council = load_catalog(config.get("CATALOG_DIR") or None).topology.council(configured_jurisdiction(config))
+        return routing_keys(source, council.level, council.code)
     return keys
 
 
 class AwardsService:
-    name = service_name(os.environ.get("AWARDS_JURISDICTION", "huyen-yen-the"))
+    name = service_name(os.environ.get("AWARDS_JURISDICTION", DEFAULT_JURISDICTION))
     runtime = RuntimeProvider(build)
 
     @reliable_event_handler("nominations", "council", routes=routes("nominations"), ordered=True)
@@ -67,4 +64,5 @@ class AwardsService:
     @rpc
     def council(self):
         council = self.runtime.app.council
-        return {"level": council.level, "jurisdiction": council.jurisdiction, "name": council.name}
+        return {"level": council.level, "jurisdiction": council.code, "name": council.name,
+                "in_force": council.span()}

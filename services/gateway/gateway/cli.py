@@ -82,10 +82,13 @@ EXPECTED = click.option("--expected-version", type=int, default=None, help="Từ
 @click.option("--movement", required=True, help="Mã phong trào thi đua.")
 @click.option("--unit", required=True, help="Đơn vị, địa bàn của điển hình.")
 @click.option("--achievement", "achievements", multiple=True, required=True, help="Thành tích (lặp lại được).")
+@click.option("--national-id", default=None, help="Số CCCD (12 số) của cá nhân hoặc chủ hộ: một đối tượng ở mọi đơn vị.")
+@click.option("--unit-code", default=None, help="Mã đơn vị của tập thể: một đối tượng ở mọi đơn vị.")
+@click.option("--subject", "subject_id", default=None, help="Mã đối tượng đã có (khi không có CCCD hay mã đơn vị).")
 @DATE
 def detect(**data) -> None:
     data["achievements"] = list(data["achievements"])
-    emit(nominations_call("detect", data))
+    emit(nominations_call("detect", {k: v for k, v in data.items() if v is not None}))
 
 
 def declare(group: click.Group, name: str, help_text: str, options: list, argument: str, extra: list, invoke) -> None:
@@ -163,7 +166,8 @@ change_command("nominate", "nominate", "Đề nghị khen thưởng.", [
     click.option("--form", "award_form", required=True, help="Mã hình thức khen thưởng."),
     click.option("--dossier", "dossier_refs", multiple=True, required=True, help="Tham chiếu hồ sơ (lặp lại được)."),
     click.option("--achievement", required=True),
-], lambda d: d | {"dossier_refs": list(d["dossier_refs"])})
+    click.option("--award-year", type=int, default=None, help="Năm tính thành tích (mặc định: năm của ngày đề nghị)."),
+], lambda d: {k: v for k, v in d.items() if v is not None} | {"dossier_refs": list(d["dossier_refs"])})
 change_command("publicize", "publicize", "Ghi nhận tuyên truyền.", [
     click.option("--channel", required=True),
     click.option("--audience", required=True),
@@ -180,10 +184,27 @@ change_command("adoption-outcome", "record_adoption_outcome", "Ghi kết quả n
 ])
 change_command("evaluate", "evaluate_year", "Đánh giá hằng năm, so với năm trước.", [
     click.option("--year", type=int, required=True),
-    click.option("--rating", type=click.Choice(["excellent", "good", "fair", "poor"]), required=True),
+    click.option("--rating", type=click.Choice(["excellent", "good", "complete", "incomplete"]), required=True,
+                 help="Hoàn thành xuất sắc / tốt / hoàn thành / không hoàn thành nhiệm vụ."),
     click.option("--score", type=int, required=True),
     click.option("--note", default=""),
 ])
+change_command("initiative", "record_initiative", "Ghi nhận sáng kiến (hoặc đề tài nghiên cứu) của điển hình.", [
+    click.option("--title", required=True),
+    click.option("--kind", type=click.Choice(["initiative", "research"]), default="initiative"),
+    click.option("--year", type=int, required=True, help="Năm áp dụng."),
+])
+change_command("recognise-initiative", "recognise_initiative", "Công nhận sáng kiến với phạm vi ảnh hưởng.", [
+    click.option("--initiative", "initiative_id", required=True),
+    click.option("--scope", type=click.Choice(["co-so", "tinh", "toan-quoc"]), required=True),
+    click.option("--by", "recognised_by", required=True, help="Cơ quan công nhận."),
+    click.option("--reference", required=True, help="Số quyết định công nhận."),
+])
+change_command("roster", "record_roster", "Danh sách thành viên của tập thể trong năm (từ tệp JSON).", [
+    click.option("--year", type=int, required=True),
+    click.option("--members", "members_file", type=click.File(encoding="utf-8"), required=True,
+                 help="Tệp JSON: [{\"name\", \"rating\", \"title\", \"discipline\"}, …]"),
+], lambda d: {"year": d["year"], "business_date": d["business_date"], "members": json.load(d["members_file"])})
 change_command("hold", "put_on_hold", "Tạm dừng xét (kỷ luật, điều tra, khiếu nại).", [
     click.option("--kind", "hold_kind", type=click.Choice(["discipline", "investigation", "complaint"]), required=True),
     click.option("--reason", required=True),
@@ -262,7 +283,7 @@ SUMMARIES = {
     "exemplar.check_recorded": lambda p, c: f"{p['checked_by']}: {p['finding']}",
     "exemplar.reviewed": lambda p, c: f"{'Đạt' if p['passed'] else 'Không đạt'} — {p['summary']}",
     "exemplar.endorsed": lambda p, c: f"{p['meeting']}: {p['in_favour']}/{p['present']} đồng ý",
-    "exemplar.nominated": lambda p, c: f"{c.award_forms[p['award_form']].name} → {p['jurisdiction']}",
+    "exemplar.nominated": lambda p, c: f"{c.award_forms[p['award_form']].name} → {council_name(p['jurisdiction'], c)}",
     "exemplar.council_case_progressed": lambda p, c: (
         f"{STEPS_VI.get(p['step'], p['step'])} ({LEVELS_VI.get(p['council_level'], p['council_level'])}, "
         f"{p['jurisdiction']}){': ' + p['reason'] if p['reason'] else ''}"),
@@ -277,6 +298,11 @@ SUMMARIES = {
     "exemplar.hold_released": lambda p, c: f"{p['hold_id']}: {p['resolution']}",
     "exemplar.withdrawn": lambda p, c: p["reason"],
 }
+
+
+def council_name(code: str, catalog) -> str:
+    council = catalog.topology.councils.get(code)
+    return council.name if council else code
 
 
 def summarize(entry: dict, catalog) -> str:
@@ -322,6 +348,34 @@ def council_call(jurisdiction: str, method: str, *args):
     from awards.bootstrap import service_name
 
     return call(service_name(jurisdiction), method, *args)
+
+
+@council.command(name="queues", help="Sơ đồ hội đồng theo thời gian và hồ sơ đang chờ ở hàng đợi của từng hội đồng.")
+@click.option("--json", "as_json", is_flag=True)
+def council_queues(as_json: bool) -> None:
+    """A council with cases waiting and nobody taking them is not running here: the cases are
+    kept in its queue until it starts, or until an operator hands them over another way."""
+    import kombu
+
+    from shared.catalog import load_catalog
+    from shared.council_queues import waiting
+
+    topology = load_catalog(os.environ.get("CATALOG_DIR") or None).topology
+    try:
+        with kombu.Connection(rpc_config()["AMQP_URI"], connect_timeout=5) as connection:
+            rows = waiting(connection, topology.councils.values())
+    except (OSError, ConnectionError) as error:
+        errors.print(f"[bold red]Không kết nối được hệ thống[/] ({error}). Hãy chạy `make run`.")
+        sys.exit(5)
+    if as_json:
+        return emit(rows)
+    table = Table(title="Hội đồng thi đua – khen thưởng")
+    for column in ("mã", "hội đồng", "hiệu lực", "chờ", "trạng thái"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        state = "đang nhận" if row["running"] else ("KHÔNG CHẠY — hồ sơ đang chờ" if row["waiting"] else "không chạy")
+        table.add_row(row["council"], row["name"], row["in_force"], str(row["waiting"]), state)
+    console.print(table)
 
 
 @council.command(name="cases", help="Hồ sơ đang chờ hội đồng xử lý.")

@@ -9,6 +9,10 @@ the district council to the province. Subscribers of the household-economy field
 the award announcement by email (an SMTP server the demo starts on SMTP_PORT) and by a
 signed webhook (an HTTP receiver the demo starts), both on loopback.
 
+Then 2026, under two-level government: a household nominated for the commune chairman's
+Giấy khen is decided by the commune council of xã Yên Thế, and a Bằng khen goes from the
+commune to the merged province of Bắc Ninh.
+
 The demo issues itself short-lived tokens with the gateway's secret (as `exemplars token
 issue` does): the department's officer, each council's secretary, and an operator who
 sets up the subscribers.
@@ -37,6 +41,9 @@ console = Console()
 
 
 OFFICER = "officer"
+# Since 2025-07-01 (two-level government) the department's nominations go to the commune that
+# took over Yên Thế's area, and above it to the merged province (shared/catalogs/councils.yaml).
+COMMUNE_2026, PROVINCE_2026 = "xa-yen-the", "tinh-bac-ninh"
 TOKENS: dict[str, str] = {}  # who -> bearer token, issued in main()
 
 
@@ -48,7 +55,7 @@ def issue_tokens() -> None:
     TOKENS[OFFICER] = access.issue(secret, sub="demo-can-bo-hnd", role=access.OFFICER, department=department,
                                    lifetime=hour)
     TOKENS[access.OPERATOR] = access.issue(secret, sub="demo-van-hanh", role=access.OPERATOR, lifetime=hour)
-    for council in ("huyen-yen-the", "tinh-bac-giang"):
+    for council in ("huyen-yen-the", "tinh-bac-giang", COMMUNE_2026, PROVINCE_2026):
         TOKENS[council] = access.issue(secret, sub=f"demo-thu-ky-{council}", role=access.SECRETARY, council=council,
                                        lifetime=hour)
 
@@ -249,6 +256,56 @@ def play(receivers: Receivers) -> None:
     console.print(f"Hồ sơ {province_case['id'][:8]} ({province_case['award_form']}) đã ở Hội đồng TĐKT tỉnh Bắc Giang, chuyển từ {province_case['forwarded_from']}.")
     wait_for("bước chuyển trên lịch sử", lambda: sum(h["type"] == "exemplar.council_case_progressed" for h in get(second_path + "/history")) >= 3)
     print_history(get(second_path + "/history")[-4:])
+    play_2026()
+
+
+def lifecycle_2026(name: str, unit: str, achievement: str, day: str) -> str:
+    """Detected, nurtured, reviewed and endorsed in 2026: ready to be nominated."""
+    exemplar_id = post("/exemplars", {
+        "subject_kind": "household", "name": name, "field": "household-economy", "movement": "farmers-good-business",
+        "unit": unit, "achievements": [achievement], "business_date": f"2026-01-{day}",
+    })["id"]
+    path = f"/exemplars/{exemplar_id}"
+    post(path + "/nurture-plan", {"responsible_unit": "Hội Nông dân xã Yên Thế", "milestones": [
+        {"name": "Mở rộng liên kết tiêu thụ", "due": "2026-02-28"}], "business_date": f"2026-01-{day}"})
+    post(path + "/reviews", {"review_kind": "final", "general_criteria": [
+        {"criterion": "Chấp hành tốt pháp luật", "met": True}], "field_criteria": [
+        {"criterion": "Thu nhập gấp 3 lần bình quân của xã", "met": True}], "summary": "Tiêu biểu năm 2025",
+        "business_date": "2026-02-20"})
+    post(path + "/endorsements", {"meeting": "Hội nghị chi hội nông dân thôn", "members": 40, "present": 36,
+                                  "in_favour": 35, "against": 1, "abstained": 0, "business_date": "2026-02-24"})
+    return exemplar_id
+
+
+def play_2026() -> None:
+    """After 2025-07-01: no district. The commune decides the Giấy khen; a Bằng khen goes to Bắc Ninh."""
+    step("Năm 2026 (chính quyền hai cấp): Hội Nông dân đề nghị Giấy khen của Chủ tịch UBND xã Yên Thế")
+    household = lifecycle_2026("Hộ ông Lương Văn Hải", "Thôn Chản, xã Yên Thế, tỉnh Bắc Ninh",
+                               "Chuỗi liên kết gà đồi Yên Thế với 30 hộ thành viên", "12")
+    post(f"/exemplars/{household}/nominations", {
+        "award_form": "giay-khen", "dossier_refs": ["Tờ trình 08/TTr-HND"],
+        "achievement": "Hộ gia đình sản xuất kinh doanh giỏi năm 2025", "business_date": "2026-03-02"})
+    case = wait_for("hồ sơ tại hội đồng xã", lambda: case_of(COMMUNE_2026, household))
+    case_path = f"/councils/{COMMUNE_2026}/cases/{case['id']}"
+    post(case_path + "/appraisal", {"passed": True, "appraiser": "Văn phòng HĐND và UBND xã Yên Thế",
+                                    "note": "Hồ sơ đầy đủ", "business_date": "2026-03-05"})
+    post(case_path + "/sessions", {"session": "Phiên họp Hội đồng TĐKT xã tháng 3/2026", "members": 9, "present": 9,
+                                   "in_favour": 9, "against": 0, "blank": 0, "business_date": "2026-03-06"})
+    post(case_path + "/decision", {"decision_number": "45/QĐ-UBND", "signer": "Chủ tịch UBND xã Yên Thế",
+                                   "business_date": "2026-03-09"})
+    wait_for("quyết định của xã trên lịch sử điển hình",
+             lambda: any(h["type"] == "exemplar.awarded" for h in get(f"/exemplars/{household}/history")))
+    print_history(get(f"/exemplars/{household}/history")[-3:])
+
+    step("Năm 2026: đề nghị Bằng khen của Chủ tịch UBND tỉnh — xã chuyển lên Hội đồng TĐKT tỉnh Bắc Ninh")
+    second = lifecycle_2026("Hộ bà Hoàng Thị Thu", "Thôn Đồng Gianh, xã Yên Thế, tỉnh Bắc Ninh",
+                            "Vườn bưởi VietGAP 5 ha, tiêu thụ qua sàn thương mại điện tử", "15")
+    post(f"/exemplars/{second}/nominations", {
+        "award_form": "bang-khen-tinh", "dossier_refs": ["Tờ trình 11/TTr-HND"],
+        "achievement": "Hộ nông dân sản xuất kinh doanh giỏi tiêu biểu năm 2025", "business_date": "2026-03-03"})
+    province_case = wait_for("hồ sơ tại hội đồng tỉnh Bắc Ninh", lambda: case_of(PROVINCE_2026, second))
+    console.print(f"Hồ sơ {province_case['id'][:8]} đã ở Hội đồng TĐKT tỉnh Bắc Ninh, "
+                  f"chuyển từ {province_case['forwarded_from']}.")
 
 
 if __name__ == "__main__":

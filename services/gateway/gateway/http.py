@@ -18,6 +18,7 @@ import os
 import re
 
 import eventlet
+import kombu
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, ServiceProxy
@@ -32,6 +33,7 @@ from gateway.annual_report import annual_report, report_csv, report_html
 from nominations.bootstrap import configured_instance
 from nominations.bootstrap import service_name as nominations_service
 from shared.catalog import load_catalog
+from shared.council_queues import waiting
 from shared.errors import DomainError, InvalidInput, NotFound
 from shared.signing import TrustedKeys
 
@@ -52,6 +54,9 @@ ACTIONS = {
     "holds": "put_on_hold",
     "hold-releases": "release_hold",
     "withdrawal": "withdraw",
+    "initiatives": "record_initiative",
+    "initiative-recognitions": "recognise_initiative",
+    "rosters": "record_roster",
 }
 
 
@@ -68,7 +73,10 @@ CASE_ACTIONS = {
 # How long a request waits for the services' replies. Replies are not confirmed by the
 # broker (shared.rpc): one lost with a broken connection must not hold a worker for ever.
 RPC_TIMEOUT_S = float(os.environ.get("GATEWAY_RPC_TIMEOUT_S", "60"))
-COUNCILS = tuple(c for c in os.environ.get("EXEMPLARS_COUNCILS", "huyen-yen-the,tinh-bac-giang").split(",") if c)
+# The councils this deployment runs (readiness waits for each); the topology also names
+# councils it does not run, such as the central one, whose cases wait in their queues.
+RUNNING_COUNCILS = tuple(c for c in os.environ.get(
+    "EXEMPLARS_COUNCILS", "huyen-yen-the,tinh-bac-giang,xa-yen-the,tinh-bac-ninh").split(",") if c)
 JURISDICTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 
 
@@ -141,6 +149,19 @@ class AccessSettings(DependencyProvider):
         config = self.container.config
         self.secret = access.load_secret(config.get("GATEWAY_TOKEN_SECRET_FILE") or None)
         self.department = config.get("NOMINATIONS_DEPARTMENT") or "hoi-nong-dan-yen-the"
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class Reference(DependencyProvider):
+    """The catalogs and council topology (read and checked once at start), and the broker
+    whose council queues the operators' view reads."""
+
+    def setup(self):
+        config = self.container.config
+        self.catalog = load_catalog(config.get("CATALOG_DIR") or None)
+        self.amqp_uri = config["AMQP_URI"]
 
     def get_dependency(self, worker_ctx):
         return self
@@ -237,6 +258,7 @@ class GatewayService:
     notifications = RpcProxy("notifications")
     rpc = AnyServiceRpc()
     settings = AccessSettings()
+    reference = Reference()
 
     def own_exemplar(self, request, exemplar_id) -> dict | None:
         """An officer's exemplar (its summary) or a 403; other roles pass unchecked (None)."""
@@ -258,7 +280,7 @@ class GatewayService:
     def ready(self, request):
         """Readiness: every service this gateway needs answers over RPC (launcher and tests wait on it)."""
         self.nominations.catalog()
-        for council in COUNCILS:
+        for council in RUNNING_COUNCILS:
             council_proxy(self.rpc, council).council()
         self.notifications.ready()
         return json_response(200, {"status": "ready"})
@@ -317,7 +339,19 @@ class GatewayService:
     @translated
     @public
     def councils(self, request):
-        return json_response(200, [council_proxy(self.rpc, c).council() for c in COUNCILS])
+        """The dated council topology: who exists, at which level, answering to whom, when."""
+        return json_response(200, [
+            council.model_dump(mode="json") | {"in_force": council.span()}
+            for council in self.reference.catalog.topology.councils.values()])
+
+    @http("GET", "/operator/councils")
+    @translated
+    @requires(OPERATOR, AUDITOR)
+    def council_queues(self, request):
+        """Each council's queue: cases waiting, and whether a council takes them (shared.council_queues)."""
+        with kombu.Connection(self.reference.amqp_uri, connect_timeout=5) as connection:
+            rows = waiting(connection, self.reference.catalog.topology.councils.values())
+        return json_response(200, rows)
 
     @http("GET", "/councils/<string:council>/cases")
     @translated

@@ -25,18 +25,11 @@ NAMEKO = str(Path(sys.executable).with_name("nameko"))
 # name -> (module to run, config file, environment). The gateway last: it needs the others' RPC.
 SERVICES = {
     "nominations": ("nominations.service", PROJECT_ROOT / "services/nominations/config.yml", {}),
-    "awards-huyen-yen-the": ("awards.service", PROJECT_ROOT / "services/awards/config.yml", {
-        "AWARDS_LEVEL": "district",
-        "AWARDS_JURISDICTION": "huyen-yen-the",
-        "AWARDS_PARENT_JURISDICTION": "tinh-bac-giang",
-        "AWARDS_COUNCIL_NAME": "Hội đồng Thi đua – Khen thưởng huyện Yên Thế",
-    }),
-    "awards-tinh-bac-giang": ("awards.service", PROJECT_ROOT / "services/awards/config.yml", {
-        "AWARDS_LEVEL": "province",
-        "AWARDS_JURISDICTION": "tinh-bac-giang",
-        "AWARDS_PARENT_JURISDICTION": "trung-uong",
-        "AWARDS_COUNCIL_NAME": "Hội đồng Thi đua – Khen thưởng tỉnh Bắc Giang",
-    }),
+    # The councils: each is named by its code alone; level, name and parent are topology data
+    # (shared/catalogs/councils.yaml). The 2018 district and province, and since 2025-07-01
+    # the commune that took over Yên Thế's area and the merged province of Bắc Ninh.
+    **{f"awards-{code}": ("awards.service", PROJECT_ROOT / "services/awards/config.yml", {"AWARDS_JURISDICTION": code})
+       for code in ("huyen-yen-the", "tinh-bac-giang", "xa-yen-the", "tinh-bac-ninh")},
     "notifications": ("notifications.service", PROJECT_ROOT / "services/notifications/config.yml", {}),
     "gateway": ("gateway.http", PROJECT_ROOT / "services/gateway/config.yml", {}),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import threading
@@ -10,7 +11,7 @@ import uuid
 from copy import deepcopy
 from typing import Any, Callable
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from pydantic_core import to_jsonable_python
 
@@ -18,8 +19,9 @@ from nominations import commands as c
 from nominations.domainmodel import Exemplar
 from shared.batching import GroupCall
 from shared.catalog import Catalog
-from shared.errors import ConcurrentChange, DomainError, InvalidInput, NotFound
+from shared.errors import ConcurrentChange, DomainError, InvalidInput, NotFound, RuleViolation
 from shared.persistence import DateAsISO
+from shared.topology import Council
 from shared.wire import WireEvent, describe_event
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,17 @@ CHANGES: dict[str, tuple[type[c.Command], Callable[..., Any]]] = {
 }
 
 
+class WholeSnapshots(Repository):
+    """A snapshot taken before the exemplar kept some of its facts (its upcaster marks it) would
+    hide them: such an exemplar is rebuilt from all its events instead (later snapshots are whole)."""
+
+    def _reconstruct_aggregate(self, aggregate_id, version, projector_func):
+        aggregate = super()._reconstruct_aggregate(aggregate_id, version, projector_func)
+        if getattr(aggregate, "snapshot_incomplete", False):
+            aggregate = projector_func(None, self.event_store.get(originator_id=aggregate_id, lte=version))
+        return aggregate
+
+
 def parse_id(value: Any) -> uuid.UUID:
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
@@ -100,13 +113,10 @@ class NominationsApplication(Application):
         catalog: Catalog,
         department: str,
         env: dict[str, str] | None = None,
-        council_level: str = "district",
-        jurisdiction: str = "huyen-yen-the",
         group_commit: bool = False,
     ):
         self.catalog = catalog
-        self.department = department
-        self.council = {"council_level": council_level, "jurisdiction": jurisdiction}  # where nominations go
+        self.department = department  # its nominations go where the topology says, by their date
         super().__init__(env=env)
         # The store takes a table lock from insert to commit, so saves are one at a time; a
         # service handling many commands at once saves theirs together (one lock, one commit).
@@ -173,6 +183,11 @@ class NominationsApplication(Application):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
+    def construct_repository(self) -> Repository:
+        repository = super().construct_repository()  # the library's, as configured by the environment
+        repository.__class__ = WholeSnapshots  # the same object, with the one method above
+        return repository
+
     # -- commands ----------------------------------------------------------------------
 
     def detect(self, data: dict) -> dict:
@@ -203,7 +218,9 @@ class NominationsApplication(Application):
         _catalog_check(self.catalog, cmd)
         arguments = to_jsonable_python(dict(cmd), exclude_none=False) | {"business_date": cmd.business_date}
         if command == "nominate":
-            arguments |= self.council | {"form_subject_kinds": self.catalog.award_forms[cmd.award_form].subject_kinds}
+            council = self.nominating_council(cmd.business_date)
+            arguments |= {"council_level": council.level, "jurisdiction": council.code,
+                          "form_subject_kinds": self.catalog.award_forms[cmd.award_form].subject_kinds}
         seen = expected_version
         cached = self._trusts_cache()
         stale_from = None  # the version a cached attempt started from, once the store disagreed
@@ -244,6 +261,17 @@ class NominationsApplication(Application):
             return {"id": str(exemplar.id), "version": recordings[-1].domain_event.originator_version,
                     "result": result}
         raise self._conflict(parse_id(exemplar_id), "too many concurrent changes")
+
+    def nominating_council(self, on: dt.date) -> Council:
+        """The council this department's nomination dated ``on`` goes to (topology data)."""
+        council = self.catalog.topology.nominating_council(self.department, on)
+        if council is None:
+            raise RuleViolation(
+                f"Không có hội đồng thi đua – khen thưởng nào nhận đề nghị của đơn vị «{self.department}» "
+                f"vào ngày {on.strftime('%d/%m/%Y')} (theo sơ đồ hội đồng).",
+                f"no council takes nominations of department {self.department!r} on {on.isoformat()}",
+                "no-council-for-department")
+        return council
 
     def _changed_by_people(self, exemplar_id: uuid.UUID, since_version: int) -> bool:
         """Did anything but councils' recorded steps happen after ``since_version``?"""
@@ -342,6 +370,7 @@ class NominationsApplication(Application):
             {
                 "id": ex.id,
                 "version": ex.version,
+                "subject_id": ex.subject_id or str(ex.id),
                 "subject_kind": ex.subject_kind,
                 "name": ex.name,
                 "field": ex.field,

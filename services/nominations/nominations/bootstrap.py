@@ -14,8 +14,9 @@ from nameko.rpc import RPC_QUEUE_TEMPLATE
 
 from nominations.application import NominationsApplication
 from nominations.projections import ExemplarListProjection
-from shared.catalog import load_catalog
+from shared.catalog import CatalogError, load_catalog
 from shared.consumer import IdempotentConsumer
+from shared.council_queues import every_council_queue
 from shared.errors import ConcurrentChange
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
@@ -129,17 +130,19 @@ def build(config: dict) -> NominationsRuntime:
     catalog = load_catalog(config.get("CATALOG_DIR") or None)
     database_url = config.get("DATABASE_URL") or default_database_url(SERVICE)
     instance = config.get("INSTANCE_ID") or DEFAULT_INSTANCE
+    department = config.get("DEPARTMENT") or "hoi-nong-dan-yen-the"
+    if department not in catalog.topology.departments:  # else its nominations would have nowhere to go
+        raise CatalogError(f"department {department!r} (NOMINATIONS_DEPARTMENT) is not in the council topology "
+                           f"(councils.yaml in the catalog folder)")
     app = NominationsApplication(
         catalog=catalog,
-        department=config.get("DEPARTMENT") or "hoi-nong-dan-yen-the",
+        department=department,
         env=eventsourcing_env(database_url) | aggregate_cache(config),
-        council_level=config.get("COUNCIL_LEVEL") or "district",
-        jurisdiction=config.get("JURISDICTION") or "huyen-yen-the",
         group_commit=True,
     )
 
     signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
-    relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
+    relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer, queues=every_council_queue(catalog.topology))
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
     sealer = Sealer(app, signer)
     copies = CopiesWatch(config["AMQP_URI"], service_name(instance), **amqp_connection_options(config))

@@ -7,14 +7,14 @@ domain model then checks the lifecycle rules.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from shared.validation import LIST_MAX, Code, Identifier, Name, OptionalName, OptionalText, Text
 from shared.validation import parse  # noqa: F401 - re-exported for callers of this module
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 Year = Annotated[int, Field(ge=1945, le=2100)]
 
@@ -36,31 +36,37 @@ class Command(BaseModel):
 
 class Detect(Command):
     subject_kind: Code
-    name: Text
+    name: Name
     field: Code
     movement: Code
-    unit: Text
-    achievements: list[Text] = Field(min_length=1)
+    unit: Name
+    achievements: list[Text] = Field(min_length=1, max_length=LIST_MAX)
+    # The subject's identity across departments (nominations.domainmodel.subject_identity):
+    # a person's or household head's national id (CCCD, 12 digits), a unit's code, or an
+    # existing subject's id; none of them: a new subject.
+    national_id: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    unit_code: Code | None = None
+    subject_id: uuid.UUID | None = None
 
 
 class Milestone(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Text
+    name: Name
     due: dt.date
 
 
 class PlanNurture(Command):
-    responsible_unit: Text
-    milestones: list[Milestone] = Field(min_length=1)
+    responsible_unit: Name
+    milestones: list[Milestone] = Field(min_length=1, max_length=LIST_MAX)
 
 
 class RecordProgress(Command):
     note: Text
-    milestone: str = ""
+    milestone: OptionalName = ""
 
 
 class RecordCheck(Command):
-    checked_by: Text
+    checked_by: Name
     finding: Text
     on_track: bool
 
@@ -73,13 +79,13 @@ class Criterion(BaseModel):
 
 class Review(Command):
     review_kind: Literal["interim", "final"]
-    general_criteria: list[Criterion] = Field(min_length=1)
-    field_criteria: list[Criterion] = Field(min_length=1)
+    general_criteria: list[Criterion] = Field(min_length=1, max_length=LIST_MAX)
+    field_criteria: list[Criterion] = Field(min_length=1, max_length=LIST_MAX)
     summary: Text
 
 
 class Endorse(Command):
-    meeting: Text
+    meeting: Name
     members: Annotated[int, Field(ge=1, le=1_000_000)]
     present: Count
     in_favour: Count
@@ -89,19 +95,19 @@ class Endorse(Command):
 
 class Nominate(Command):
     award_form: Code
-    dossier_refs: list[Text] = Field(min_length=1)
+    dossier_refs: list[Name] = Field(min_length=1, max_length=LIST_MAX)
     achievement: Text
     award_year: Year | None = None  # the year the achievement is for; absent: the business date's year
 
 
 class Publicize(Command):
-    channel: Text
-    audience: Text
-    reference: str = ""
+    channel: Name
+    audience: Name
+    reference: OptionalName = ""
 
 
 class StartAdoption(Command):
-    adopting_unit: Text
+    adopting_unit: Name
     method: Text
 
 
@@ -115,7 +121,7 @@ class EvaluateYear(Command):
     year: Year
     rating: Rating
     score: Annotated[int, Field(ge=0, le=100)]
-    note: str = ""
+    note: OptionalText = ""
 
 
 class RecordInitiative(Command):
@@ -127,13 +133,13 @@ class RecordInitiative(Command):
 class RecogniseInitiative(Command):
     initiative_id: Code
     scope: InitiativeScope
-    recognised_by: Text  # e.g. Hội đồng sáng kiến huyện Yên Thế
-    reference: Text  # the recognising decision, e.g. 15/QĐ-HĐSK
+    recognised_by: Name  # e.g. Hội đồng sáng kiến huyện Yên Thế
+    reference: Name  # the recognising decision, e.g. 15/QĐ-HĐSK
 
 
 class RosterMember(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Text
+    name: Name
     title: Code | None = None  # the member's emulation title of the year (an award form code)
     rating: Rating  # how the member completed the year's tasks
     discipline: Discipline = "none"  # the heaviest disciplinary measure of the year
@@ -160,7 +166,7 @@ class Withdraw(Command):
 
 class ListFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    department: Code | None = None
+    department: Identifier | None = None
     field: Code | None = None
     movement: Code | None = None
     stage: Code | None = None

@@ -73,18 +73,41 @@ def refuse(rule: str, **facts: Any) -> RuleViolation:
     return rule_violation(RULES_VI, rule, **facts)
 
 
+SUBJECTS = uuid.UUID("6f1d3c2a-9b7e-5d40-8c1f-2e6a4b9d7c35")  # the namespace of derived subject ids
+
+
+def subject_identity(exemplar_id: uuid.UUID, *, national_id: str | None = None, unit_code: str | None = None,
+                     subject_id: str | None = None) -> str:
+    """One subject across departments and years, so its titles and prerequisites follow it.
+
+    From the national id of a person or a household's head (CCCD) or the code of a unit,
+    the same id in every department; else the subject an officer names; else a new subject,
+    the exemplar's own id. Only the derived id is stored, never the number it came from.
+    """
+    if national_id:
+        return str(uuid.uuid5(SUBJECTS, f"national-id:{national_id}"))
+    if unit_code:
+        return str(uuid.uuid5(SUBJECTS, f"unit-code:{unit_code.casefold()}"))
+    return str(subject_id or exemplar_id)
+
+
 class Exemplar(Aggregate):
     """A person, collective or household whose work others should learn from."""
 
+    subject_id = None  # set at detection; a snapshot taken before subjects had ids has none (``subject``)
+
     class_version = 2  # of the snapshot's state; v2: ratings, initiatives, rosters
+
+    snapshot_incomplete = False  # see upcast_v1_v2 and nominations.application.WholeSnapshots
 
     @staticmethod
     def upcast_v1_v2(state: dict) -> None:
-        """A v1 snapshot knew no ratings, initiatives or rosters: those before it are not in it
-        (drop v1 snapshots to have them rebuilt from the events, which hold them)."""
+        """A v1 snapshot kept no ratings, initiatives or rosters, though the events before it may
+        hold ratings: marked, so the repository rebuilds the exemplar from all its events."""
         state.setdefault("ratings", {})
         state.setdefault("initiatives", {})
         state.setdefault("rosters", {})
+        state["snapshot_incomplete"] = True
 
     class Event(Aggregate.Event):
         business_date: dt.date
@@ -102,9 +125,10 @@ class Exemplar(Aggregate):
             return aggregate
 
     class Detected(Aggregate.Created, Event):
-        """Phát hiện. v2: achievements became a list (v1 stored one free-text string)."""
+        """Phát hiện. v2: achievements became a list (v1 stored one free-text string).
+        v3: ``subject_id``, the subject's identity across departments and years (``subject_identity``)."""
 
-        class_version = 2
+        class_version = 3
         wire_type = "exemplar.detected"
         subject_kind: str
         name: str
@@ -113,11 +137,16 @@ class Exemplar(Aggregate):
         unit: str
         department: str
         achievements: list
+        subject_id: str
 
         @staticmethod
         def upcast_v1_v2(state: dict) -> None:
             text = state.pop("achievements", "") or ""
             state["achievements"] = [line.strip() for line in text.split(";") if line.strip()]
+
+        @staticmethod
+        def upcast_v2_v3(state: dict) -> None:
+            state["subject_id"] = str(state["originator_id"])  # detected before: a subject of its own
 
     class NurturePlanned(Event):
         wire_type = "exemplar.nurture_planned"
@@ -339,7 +368,9 @@ class Exemplar(Aggregate):
         department: str,
         achievements: list,
         business_date: dt.date,
+        subject_id: str | None = None,
     ):
+        self.subject_id = subject_id or str(self.id)
         self.subject_kind = subject_kind
         self.name = name
         self.field = field
@@ -374,10 +405,16 @@ class Exemplar(Aggregate):
         department: str,
         achievements: list[str],
         business_date: dt.date,
+        national_id: str | None = None,
+        unit_code: str | None = None,
+        subject_id: str | None = None,
     ) -> Exemplar:
+        exemplar_id = uuid.uuid4()
         return cls._create(
             cls.Detected,
-            id=uuid.uuid4(),
+            id=exemplar_id,
+            subject_id=subject_identity(exemplar_id, national_id=national_id, unit_code=unit_code,
+                                        subject_id=subject_id),
             subject_kind=subject_kind,
             name=name,
             field=field,
@@ -521,6 +558,7 @@ class Exemplar(Aggregate):
             dossier_refs=list(dossier_refs),
             achievement=achievement,
             subject={
+                "subject_id": self.subject_id or str(self.id),
                 "subject_kind": self.subject_kind,
                 "name": self.name,
                 "field": self.field,
