@@ -350,6 +350,9 @@ def council_call(jurisdiction: str, method: str, *args):
     return call(service_name(jurisdiction), method, *args)
 
 
+COUNCIL_PREFIX = "Hội đồng Thi đua – Khen thưởng "  # every council's name starts so: the table shows the rest
+
+
 @council.command(name="queues", help="Sơ đồ hội đồng theo thời gian và hồ sơ đang chờ ở hàng đợi của từng hội đồng.")
 @click.option("--json", "as_json", is_flag=True)
 def council_queues(as_json: bool) -> None:
@@ -369,12 +372,13 @@ def council_queues(as_json: bool) -> None:
         sys.exit(5)
     if as_json:
         return emit(rows)
-    table = Table(title="Hội đồng thi đua – khen thưởng")
+    table = Table(title="Hội đồng thi đua – khen thưởng: hồ sơ đang chờ")
     for column in ("mã", "hội đồng", "hiệu lực", "chờ", "trạng thái"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        state = "đang nhận" if row["running"] else ("KHÔNG CHẠY — hồ sơ đang chờ" if row["waiting"] else "không chạy")
-        table.add_row(row["council"], row["name"], row["in_force"], str(row["waiting"]), state)
+        state = "đang nhận" if row["running"] else ("[bold red]KHÔNG CHẠY[/]" if row["waiting"] else "không chạy")
+        table.add_row(row["council"], row["name"].removeprefix(COUNCIL_PREFIX), row["in_force"], str(row["waiting"]),
+                      state)
     console.print(table)
 
 
