@@ -2,6 +2,9 @@
 # Make the secrets a deployment mounts, once (deploy/README.md, "Keys"):
 #   <dir>/private/<instance>.key   each instance's Ed25519 signing key (PKCS#8 PEM), mode 600
 #   <dir>/trusted/<instance>.pub   its public half (SubjectPublicKeyInfo PEM): TRUSTED_KEYS_DIR
+#   <dir>/trusted/<instance>.trust.yaml  what that key speaks for (shared/trust.py): its service and
+#                                  department or council, from the instance's name; edit it where a
+#                                  department's instance is named otherwise
 #   <dir>/gateway-token.secret     the gateway's bearer-token secret (32 random bytes, hex)
 # <dir> is deploy/keys (git-ignored) unless KEYS_DIR says otherwise. Existing files are kept:
 # a replaced key could no longer vouch for the checkpoints it signed, so rotation is a
@@ -33,6 +36,17 @@ for instance in "$@"; do
     # The public half is derived, so it is always rewritten from the private key.
     openssl pkey -in "$private" -pubout -out "$KEYS_DIR/trusted/$instance.pub"
     chmod 644 "$KEYS_DIR/trusted/$instance.pub"
+    claims="$KEYS_DIR/trusted/$instance.trust.yaml"
+    if [ ! -e "$claims" ]; then  # kept once written: the deployment may have corrected it
+        case "$instance" in
+            nominations-*) printf 'service: nominations\ndepartment: %s\n' "${instance#nominations-}" ;;
+            awards_*) printf 'service: awards\ncouncil: %s\n' "$(echo "${instance#awards_}" | tr _ -)" ;;
+            notifications*) printf 'service: notifications\n' ;;
+            *) echo "make-keys: $instance: write $claims by hand (service, department or council)" >&2; continue ;;
+        esac > "$claims"
+        chmod 644 "$claims"
+        echo "made $claims"
+    fi
 done
 
 if [ ! -e "$KEYS_DIR/gateway-token.secret" ]; then

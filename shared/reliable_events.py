@@ -88,7 +88,12 @@ class RetryThenPark:
         self._connection.release()
 
     def handle_message_processed(self, message, result=None, exc_info=None) -> None:
-        if exc_info is not None:
+        if exc_info is not None and isinstance(exc_info[1], Unverified):  # retrying cannot make it true
+            reason = f"rejected: {exc_info[1]}"
+            log.error("event handler %s refused a wire event; parked in %s: %s", self.method_name,
+                      parked_queue_name(self.queue.name), reason)
+            self._send(message, parked_queue_name(self.queue.name), attempts_so_far(message) + 1, reason)
+        elif exc_info is not None:
             self._retry_or_park(message, exc_info)  # raises if it cannot: then nothing is acked
         self.queue_consumer.ack_message(message)
 

@@ -16,13 +16,18 @@ import logging
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shared.persistence import VAR_DIR
+from shared.trust import Claims, claims_for
 
 log = logging.getLogger(__name__)
 INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
@@ -91,23 +96,55 @@ def load_signer(instance: str, key_file: str | os.PathLike | None = None,
 
 
 class TrustedKeys:
-    """Public keys of the instances whose signatures we accept, read from a folder.
+    """Public keys of the instances whose signatures we accept, and what each speaks for
+    (shared.trust), read from a folder: ``<instance>.pub`` and ``<instance>.trust.yaml``.
 
-    A key added to the folder later (a new department) is picked up on first use.
+    The folder is the truth, looked at again at most every ``recheck_s`` seconds: a key added
+    later (a new department) is picked up on first use, and a key or claims file removed stops
+    being trusted without restarting anything.
     """
 
-    def __init__(self, keys_dir: str | os.PathLike | None = None, keys: dict[str, str] | None = None):
+    def __init__(self, keys_dir: str | os.PathLike | None = None, keys: dict[str, str] | None = None,
+                 recheck_s: float = 2.0, claims: dict[str, dict] | None = None):
+        """``keys`` (instance -> PEM) and ``claims`` (instance -> shared.trust.Claims fields) are
+        given beside the folder's, e.g. the keys an auditor brings."""
         self.folder = Path(keys_dir) if keys_dir else default_keys_dir()
-        self._keys: dict[str, Ed25519PublicKey] = {}
-        for instance, pem in (keys or {}).items():
-            self._keys[instance] = _public_key(pem.encode())
+        self.recheck_s = recheck_s
+        self._given = {instance: _public_key(pem.encode()) for instance, pem in (keys or {}).items()}
+        self._given_claims = {instance: Claims.model_validate(c) for instance, c in (claims or {}).items()}
+        self._files: dict[Path, tuple[float, float | None, object]] = {}  # path -> (checked, mtime, value)
+
+    def _read(self, path: Path, parse):
+        """``parse(bytes)`` of the file as it is now (None if absent), re-read when it changed."""
+        now = time.monotonic()
+        checked, mtime, value = self._files.get(path, (None, None, None))
+        if checked is not None and now - checked < self.recheck_s:
+            return value
+        try:
+            current = path.stat().st_mtime
+        except OSError:
+            current = None
+        if current is None:
+            value = None
+        elif current != mtime:
+            value = parse(path.read_bytes())
+        self._files[path] = (now, current, value)
+        return value
 
     def key_of(self, instance: str) -> Ed25519PublicKey | None:
-        if instance not in self._keys and INSTANCE_NAME.match(instance):
-            path = self.folder / f"{instance}.pub"
-            if path.is_file():
-                self._keys[instance] = _public_key(path.read_bytes())
-        return self._keys.get(instance)
+        if instance in self._given:
+            return self._given[instance]
+        if not INSTANCE_NAME.match(instance):
+            return None
+        return self._read(self.folder / f"{instance}.pub", _public_key)
+
+    def claims_of(self, instance: str) -> Claims | None:
+        """What ``instance`` speaks for, from its claims file (None: it speaks for nothing)."""
+        if instance in self._given_claims:
+            return self._given_claims[instance]
+        if not INSTANCE_NAME.match(instance):
+            return None
+        return self._read(self.folder / f"{instance}{CLAIMS_SUFFIX}", _claims)
 
     def known(self, instance: str) -> bool:
         return self.key_of(instance) is not None
@@ -124,10 +161,35 @@ class TrustedKeys:
             return False
 
     def pems(self) -> dict[str, str]:
-        """Every key in the folder, e.g. to put beside an export."""
-        for path in sorted(self.folder.glob("*.pub")):
-            self.key_of(path.stem)
-        return {instance: public_pem(key) for instance, key in sorted(self._keys.items())}
+        """Every key in the folder (and any given), e.g. to put beside an export."""
+        found = {path.stem: self.key_of(path.stem) for path in sorted(self.folder.glob("*.pub"))}
+        found |= self._given
+        return {instance: public_pem(key) for instance, key in sorted(found.items()) if key is not None}
+
+
+CLAIMS_SUFFIX = ".trust.yaml"
+
+
+def _claims(raw: bytes) -> Claims:
+    try:
+        return Claims.model_validate(yaml.safe_load(raw.decode("utf-8")))
+    except (yaml.YAMLError, UnicodeDecodeError, ValidationError) as exc:
+        raise ValueError(f"unreadable claims: {exc}") from None
+
+
+def publish_claims(instance: str, keys_dir: str | os.PathLike | None = None, **claims) -> None:
+    """Write what a development instance speaks for beside its public key (`make run`, tests).
+    Production writes these files with deploy/make-keys.sh, where the instances cannot."""
+    folder = Path(keys_dir) if keys_dir else default_keys_dir()
+    text = yaml.safe_dump(claims_for(**claims), allow_unicode=True, sort_keys=True)
+    path = folder / f"{instance}{CLAIMS_SUFFIX}"
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{instance}.", suffix=CLAIMS_SUFFIX)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
 
 
 def _public_key(pem: bytes) -> Ed25519PublicKey:
@@ -137,9 +199,15 @@ def _public_key(pem: bytes) -> Ed25519PublicKey:
     return key
 
 
-def signer_from_config(config: dict, instance: str) -> Signer:
-    """The instance's signer from a service's nameko config (SIGNING_KEY_FILE, TRUSTED_KEYS_DIR)."""
-    return load_signer(instance, config.get("SIGNING_KEY_FILE") or None, config.get("TRUSTED_KEYS_DIR") or None)
+def signer_from_config(config: dict, instance: str, **claims) -> Signer:
+    """The instance's signer from a service's nameko config (SIGNING_KEY_FILE, TRUSTED_KEYS_DIR).
+    ``claims`` (service, department or council: shared.trust) are published beside a development
+    key; a configured key's claims are the deployment's to write (deploy/make-keys.sh)."""
+    key_file, keys_dir = config.get("SIGNING_KEY_FILE") or None, config.get("TRUSTED_KEYS_DIR") or None
+    signer = load_signer(instance, key_file, keys_dir)
+    if key_file is None:
+        publish_claims(instance, keys_dir, **claims)
+    return signer
 
 
 def trusted_from_config(config: dict) -> TrustedKeys:

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import to_jsonable_python
 
+from shared import trust
+
 SCHEMA_VERSION = 3
 SIGNED_SINCE = 3
 EXCHANGE_SUFFIX = ".events"  # nameko's convention: "<service>.events", routing key = type
@@ -85,6 +87,8 @@ class Verifies(Protocol):  # shared.signing.TrustedKeys
 
     def verify(self, instance: str, message: bytes, signature: str) -> bool: ...
 
+    def claims_of(self, instance: str) -> Any: ...  # shared.trust.Claims
+
 
 class Unverified(Exception):
     """A wire event not to act on: unsigned, untrusted, altered or malformed. Says why, in English."""
@@ -120,6 +124,15 @@ def verified(body: Any, source: str, trusted: Verifies) -> WireEvent:
         raise Unverified(f"unusable key for instance {instance!r}: {error}") from None
     if body.get("source") != source:
         raise Unverified(f"signed as source {body.get('source')!r} but arrived on {exchange_name(source)}")
+    try:
+        claims = trusted.claims_of(instance)
+    except ValueError as error:  # its claims file is unreadable
+        raise Unverified(f"unusable trust claims for instance {instance!r}: {error}") from None
+    if claims is None:
+        raise Unverified(f"instance {instance!r} is in no trust list: its key speaks for nothing")
+    refused = trust.refusal(claims, instance, body)
+    if refused:
+        raise Unverified(f"not this instance's to say: {refused}")
     try:
         return WireEvent.model_validate(body)
     except ValidationError as error:  # a newer schema than ours, or the producer's bug

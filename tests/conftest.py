@@ -20,7 +20,7 @@ import pytest
 from gateway import access, launcher
 from nominations.application import NominationsApplication
 from shared.catalog import load_catalog
-from shared.signing import load_signer
+from shared.signing import load_signer, publish_claims
 from shared.wire import WireEvent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,9 +55,18 @@ def trusted_keys_dir():
     shutil.rmtree(TRUSTED_KEYS_DIR, ignore_errors=True)
 
 
-def signed(event: WireEvent) -> WireEvent:
-    """``event`` signed by its own instance, whose key (made on first use) the session's services trust."""
-    return event.signed(load_signer(event.instance, keys_dir=TRUSTED_KEYS_DIR))
+def signed(event: WireEvent, department: str = "hoi-nong-dan-yen-the") -> WireEvent:
+    """``event`` signed by its own instance, whose key (made on first use) the session's services
+    trust, as speaking for its source service and (a department's) ``department`` or (a council's)
+    the council the event names (shared.trust)."""
+    claims = {"service": event.source}
+    if event.source == "nominations":
+        claims["department"] = department
+    elif event.source == "awards":
+        claims["council"] = event.payload.get("jurisdiction") or event.payload.get("to_jurisdiction")
+    signer = load_signer(event.instance, keys_dir=TRUSTED_KEYS_DIR)
+    publish_claims(event.instance, TRUSTED_KEYS_DIR, **claims)
+    return event.signed(signer)
 
 
 @pytest.fixture(scope="session")

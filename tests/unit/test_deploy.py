@@ -499,6 +499,11 @@ def test_make_keys_makes_keys_the_services_load_and_keeps_them(tmp_path):
         assert trusted.verify(instance, b"checkpoint", signer.sign(b"checkpoint"))
         assert not trusted.verify(instance, b"checkpoint!", signer.sign(b"checkpoint"))
         first[instance] = key_file.read_bytes()
+    # what each key speaks for (shared.trust), as the services' own settings name it
+    claims = {i: trusted.claims_of(i) for i in default_key_instances()}
+    assert claims["nominations-lien-doan-lao-dong-yen-the"].department == "lien-doan-lao-dong-yen-the"
+    assert (claims["awards_xa_yen_the"].service, claims["awards_xa_yen_the"].council) == ("awards", "xa-yen-the")
+    assert claims["notifications"].service == "notifications"
     secret = (tmp_path / "gateway-token.secret").read_text().strip()
     assert re.fullmatch(r"[0-9a-f]{64}", secret)
 

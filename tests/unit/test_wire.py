@@ -7,7 +7,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from shared.signing import Signer, TrustedKeys
+from shared.signing import Signer, TrustedKeys, publish_claims
 from shared.wire import SCHEMA_VERSION, Unverified, WireEvent, canonical, routing_key, verified
 
 
@@ -53,7 +53,10 @@ def signer(instance: str = INSTANCE) -> Signer:
 
 
 def trusting(*signers: Signer, folder=None) -> TrustedKeys:
-    return TrustedKeys(folder, keys={s.instance: s.public_pem() for s in signers})
+    """Trusted as departments (shared.trust): these messages come from nominations."""
+    return TrustedKeys(folder, keys={s.instance: s.public_pem() for s in signers},
+                       claims={s.instance: {"service": "nominations", "department": "hoi-nong-dan-yen-the"}
+                               for s in signers})
 
 
 def v3_message(by: Signer) -> dict:
@@ -135,12 +138,75 @@ def test_signed_but_malformed_is_refused_not_crashed(tmp_path):
     assert "not an object" in refusal(["a", "list"], trusting(key, folder=tmp_path))
 
 
-def test_a_key_published_later_in_the_folder_is_trusted(tmp_path):
+def test_a_key_published_later_in_the_folder_is_trusted_and_a_removed_one_no_longer(tmp_path):
     key = signer("hoi-phu-nu-yen-the")
-    trusted = TrustedKeys(tmp_path)
+    trusted = TrustedKeys(tmp_path, recheck_s=0)
     assert "unknown source instance" in refusal(v3_message(key), trusted)
     (tmp_path / "hoi-phu-nu-yen-the.pub").write_text(key.public_pem())  # a new department joins
+    assert "in no trust list" in refusal(v3_message(key), trusted)  # a key alone speaks for nothing
+    publish_claims("hoi-phu-nu-yen-the", tmp_path, service="nominations", department="hoi-phu-nu-yen-the")
     assert verified(v3_message(key), "nominations", trusted).instance == "hoi-phu-nu-yen-the"
+    (tmp_path / "hoi-phu-nu-yen-the.pub").unlink()  # the deployment stops trusting it: no restart
+    assert "unknown source instance" in refusal(v3_message(key), trusted)
+
+
+def claimed(by: Signer, **claims) -> TrustedKeys:
+    return TrustedKeys("/nonexistent", keys={by.instance: by.public_pem()}, claims={by.instance: claims})
+
+
+def message_of(by: Signer, source: str, kind: str, payload: dict) -> dict:
+    message = v2_message() | {"schema_version": SCHEMA_VERSION, "instance": by.instance, "source": source,
+                              "type": kind, "payload": payload}
+    return json.loads(json.dumps(WireEvent.model_validate(message).signed(by).to_message()))
+
+
+GRANT = {"jurisdiction": "huyen-yen-the", "award_form": "giay-khen", "subject": {"department": "hoi-nong-dan-yen-the"}}
+
+
+@pytest.mark.parametrize("claims,source,kind,payload,expected", [
+    # the notifications service's own trusted key signing an award on awards.events
+    ({"service": "notifications"}, "awards", "award.granted", GRANT, "speaks for the notifications service"),
+    # a council signing for another council
+    ({"service": "awards", "council": "tinh-bac-giang"}, "awards", "award.granted", GRANT,
+     "speaks for council 'tinh-bac-giang', not 'huyen-yen-the'"),
+    ({"service": "awards", "council": "tinh-bac-giang"}, "awards", "case.decided",
+     {"jurisdiction": "huyen-yen-the"}, "not 'huyen-yen-the'"),
+    # a council signing a department's event, a department a council's
+    ({"service": "awards", "council": "huyen-yen-the"}, "awards", "exemplar.awarded", GRANT, "may not sign"),
+    ({"service": "nominations", "department": "hoi-nong-dan-yen-the"}, "nominations", "award.granted", GRANT,
+     "may not sign 'award.granted'"),
+    # a department nominating another department's exemplar
+    ({"service": "nominations", "department": "doan-thanh-nien-yen-the"}, "nominations", "exemplar.nominated",
+     {"subject": {"department": "hoi-nong-dan-yen-the"}}, "speaks for department 'doan-thanh-nien-yen-the'"),
+    ({"service": "nominations", "department": "doan-thanh-nien-yen-the"}, "nominations", "exemplar.detected",
+     {"department": "hoi-nong-dan-yen-the"}, "not 'hoi-nong-dan-yen-the'"),
+])
+def test_a_trusted_key_may_say_only_what_its_claims_allow(claims, source, kind, payload, expected):
+    key = signer("some-instance")
+    assert expected in refusal(message_of(key, source, kind, payload), claimed(key, **claims), source)
+
+
+@pytest.mark.parametrize("claims,source,kind,payload", [
+    ({"service": "awards", "council": "huyen-yen-the"}, "awards", "award.granted", GRANT),
+    ({"service": "awards", "council": "huyen-yen-the"}, "awards", "award.revoked", {"ground": "a"}),
+    ({"service": "nominations", "department": "hoi-nong-dan-yen-the"}, "nominations", "exemplar.nominated",
+     {"subject": {"department": "hoi-nong-dan-yen-the"}}),
+    ({"service": "nominations", "department": "hoi-nong-dan-yen-the"}, "nominations", "exemplar.put_on_hold",
+     {"hold_id": "H3"}),
+    ({"service": "notifications"}, "notifications", "subscription.created", {}),
+])
+def test_what_its_claims_allow_is_accepted(claims, source, kind, payload):
+    key = signer("some-instance")
+    assert verified(message_of(key, source, kind, payload), source, claimed(key, **claims)).type == kind
+
+
+def test_claims_that_speak_for_nothing_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="speaks for a council"):
+        publish_claims("x", tmp_path, service="awards")
+    key = signer("x")
+    (tmp_path / "x.pub").write_text(key.public_pem())
+    (tmp_path / "x.trust.yaml").write_text("service: awards\ncouncil: [not, a, code]\n")
+    assert "unusable trust claims" in refusal(v3_message(key), TrustedKeys(tmp_path))
 
 
 def test_a_new_event_is_written_in_the_current_version():

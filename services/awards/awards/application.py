@@ -25,7 +25,7 @@ from shared.catalog import Catalog
 from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
-from shared.schema import create_tables
+from shared.schema import create_tables, insert_ignoring_duplicates
 from shared.topology import Council
 from shared.validation import CODE_MAX, NAME_MAX, TEXT_MAX, Code, Name, Text, parse
 from shared.wire import WireEvent
@@ -132,7 +132,7 @@ subject_awards = Table(
     Column("award_id", String(36), primary_key=True),
     Column("subject_id", String(36), nullable=False, index=True),
 )
-exemplar_holds = Table(
+exemplar_holds = Table(  # holds counted before each had a row in "holds": only counted down now
     "exemplar_holds",
     metadata,
     Column("exemplar_id", String(36), primary_key=True),
@@ -141,6 +141,24 @@ exemplar_holds = Table(
 
 
 class AwardsApplication(Application):
+# Each hold by its id, open or released, whichever of the two events arrives first: a release
+# retried past its hold, or delivered before it, still leaves the exemplar released.
+holds = Table(
+    "holds",
+    metadata,
+    Column("exemplar_id", String(36), primary_key=True),
+    Column("hold_id", String(CODE_MAX), primary_key=True),
+    Column("released", Boolean, nullable=False),
+)
+# A revocation or flag heard before its grant (another council's, delivered out of order):
+# kept here, and applied when the grant is registered.
+award_marks = Table(
+    "award_marks",
+    metadata,
+    Column("award_id", String(36), primary_key=True),
+    Column("revoked", Boolean, nullable=False),
+    Column("flagged", Boolean, nullable=False),
+)
     name = "Awards"  # frozen: table names derive from it
 
     def __init__(self, catalog: Catalog, policy: Policy, council: Council, env: dict[str, str] | None = None):
@@ -236,14 +254,23 @@ class AwardsApplication(Application):
                             f"chuyển {parent.name}")
 
     def _on_hold_change(self, event: WireEvent) -> str:
-        change = 1 if event.type == "exemplar.put_on_hold" else -1
-        row = exemplar_holds.c
+        """Order-free: a hold is open once put and until released, whichever event came first."""
+        exemplar_id, hold_id = str(event.aggregate_id), str(event.payload.get("hold_id", ""))
+        released = event.type == "exemplar.hold_released"
+        hold = holds.c
         with self.recorder.transaction(commit=True) as session:  # joins handle_once's transaction
-            moved = session.execute(update(exemplar_holds).where(row.exemplar_id == str(event.aggregate_id))
-                                    .values(open_holds=row.open_holds + change))
-            if moved.rowcount == 0:
-                session.execute(insert(exemplar_holds).values(exemplar_id=str(event.aggregate_id),
-                                                              open_holds=max(change, 0)))
+            known = session.execute(select(hold.released).where(
+                hold.exemplar_id == exemplar_id, hold.hold_id == hold_id)).first()
+            if known is None:
+                session.execute(insert(holds).values(exemplar_id=exemplar_id, hold_id=hold_id, released=released))
+                if released:  # perhaps a hold counted before holds had rows: count it down
+                    legacy = exemplar_holds.c
+                    session.execute(update(exemplar_holds).where(legacy.exemplar_id == exemplar_id,
+                                                                 legacy.open_holds > 0)
+                                    .values(open_holds=legacy.open_holds - 1))
+            elif released:
+                session.execute(update(holds).where(hold.exemplar_id == exemplar_id, hold.hold_id == hold_id)
+                                .values(released=True))
         return "hold-recorded"
 
     def _on_award_granted(self, event: WireEvent) -> str:
@@ -261,12 +288,22 @@ class AwardsApplication(Application):
             session.execute(insert(subject_awards).values(
                 award_id=str(event.aggregate_id), subject_id=p["subject"].get("subject_id") or p["exemplar_id"]))
         return "award-registered"
+            marked = session.execute(select(award_marks).where(award_marks.c.award_id == str(event.aggregate_id))
+                                     ).mappings().first()
+            if marked:  # revoked or flagged before this grant reached us
+                session.execute(update(awards_register).where(awards_register.c.award_id == str(event.aggregate_id))
+                                .values(revoked=marked["revoked"], flagged=marked["flagged"]))
 
     def _on_award_changed(self, event: WireEvent) -> str:
         change = {"revoked": True} if event.type == "award.revoked" else {"flagged": True}
         with self.recorder.transaction(commit=True) as session:
-            session.execute(update(awards_register)
-                            .where(awards_register.c.award_id == str(event.aggregate_id)).values(**change))
+            moved = session.execute(update(awards_register)
+                                    .where(awards_register.c.award_id == award_id).values(**change))
+            if moved.rowcount == 0:  # its grant has not reached us yet: remembered for it
+                insert_ignoring_duplicates(session, award_marks, [{"award_id": award_id, "revoked": False,
+                                                                   "flagged": False}])
+                session.execute(update(award_marks).where(award_marks.c.award_id == award_id).values(**change))
+        award_id = str(event.aggregate_id)
             if event.type == "award.revoked":
                 _, flagged = self._flag_dependants(str(event.aggregate_id), event.business_date)
                 if flagged:
@@ -288,9 +325,11 @@ class AwardsApplication(Application):
 
     def on_hold(self, exemplar_id: str) -> bool:
         with self.engine.connect() as conn:
-            found = conn.execute(select(exemplar_holds.c.open_holds)
-                                 .where(exemplar_holds.c.exemplar_id == exemplar_id)).first()
-        return bool(found and found[0] > 0)
+            counted = conn.execute(select(exemplar_holds.c.open_holds)
+                                   .where(exemplar_holds.c.exemplar_id == exemplar_id)).scalar()
+            open_hold = conn.execute(select(holds.c.hold_id).where(
+                holds.c.exemplar_id == exemplar_id, holds.c.released.is_(False))).first()
+        return bool(counted) or open_hold is not None
 
     def eligibility(self, exemplar_id: str, nomination: dict, subject: dict, on: dt.date) -> dict:
         """Judged by the policy in force on ``on``, every run of years counted by the award year

@@ -56,7 +56,7 @@ def build(config: dict) -> AwardsRuntime:
     database_url = config.get("DATABASE_URL") or default_database_url(instance)
     app = AwardsApplication(catalog=catalog, policy=policy, council=council, env=eventsourcing_env(database_url))
 
-    signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
+    signer = signer_from_config(config, instance, service=SERVICE, council=council.code)  # checkpoints, wire events
     relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer, queues=every_council_queue(catalog.topology))
     log.info("awards council %s (%s) on %s", council.jurisdiction, council.level, database_url.split("@")[-1])
     sealer = Sealer(app, signer)

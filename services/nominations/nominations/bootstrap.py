@@ -141,7 +141,7 @@ def build(config: dict) -> NominationsRuntime:
         group_commit=True,
     )
 
-    signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
+    signer = signer_from_config(config, instance, service=SERVICE, department=department)  # checkpoints, events
     relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer, queues=every_council_queue(catalog.topology))
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
     sealer = Sealer(app, signer)

@@ -99,6 +99,7 @@ class Exemplar(Aggregate):
     class_version = 2  # of the snapshot's state; v2: ratings, initiatives, rosters
 
     snapshot_incomplete = False  # see upcast_v1_v2 and nominations.application.WholeSnapshots
+    revoked_awards = ()  # award ids revoked, in whichever order grant and revocation came (a list once snapshotted)
 
     @staticmethod
     def upcast_v1_v2(state: dict) -> None:
@@ -238,7 +239,8 @@ class Exemplar(Aggregate):
         jurisdiction: str
 
         def apply(self, exemplar: Exemplar) -> None:
-            exemplar.awards[self.award_id] = self.award_form
+            if self.award_id not in exemplar.revoked_awards:  # its revocation may have reached us first
+                exemplar.awards[self.award_id] = self.award_form
 
     class AwardRevoked(Event):
         wire_type = "exemplar.award_revoked"
@@ -248,6 +250,7 @@ class Exemplar(Aggregate):
 
         def apply(self, exemplar: Exemplar) -> None:
             exemplar.awards.pop(self.award_id, None)
+            exemplar.revoked_awards = (*exemplar.revoked_awards, self.award_id)
 
     class Publicized(Event):
         wire_type = "exemplar.publicized"

@@ -230,6 +230,7 @@ class NotificationsApplication(Application):
             for start in range(0, len(queued), chunk):
                 yield queued[start:start + chunk]
             return
+        self.consumer.check_source(event)  # only the instance whose log holds the aggregate speaks of it
         rows = self._deliveries_of(event, at or now())
         for start in range(0, len(rows), chunk):
             with self.recorder.transaction(commit=True) as session:

@@ -95,7 +95,7 @@ def build(config: dict) -> NotificationsRuntime:
     instance = config.get("INSTANCE_ID") or SERVICE
     app = NotificationsApplication(catalog, known_event_types(), env=eventsourcing_env(database_url))
 
-    signer = signer_from_config(config, instance)  # signs checkpoints (and wire events)
+    signer = signer_from_config(config, instance, service=SERVICE)  # signs checkpoints (and wire events)
     relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
     sealer = Sealer(app, signer)
     return NotificationsRuntime(app, relay, sealer, JobPublisher(config["AMQP_URI"]), instance,
