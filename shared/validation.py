@@ -14,7 +14,7 @@ import re
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from shared.errors import InvalidInput
@@ -24,6 +24,9 @@ NAME_MAX = 500  # a name: a person, a household, a unit, a meeting, a dossier re
 CODE_MAX = 100  # a catalog code, a decision number
 ID_MAX = 200  # an identifier others choose: a recipient, a department, an instance
 LIST_MAX = 100  # entries in one list of a request (criteria, achievements, filters)
+PAGE_MAX = 1000  # rows in one page of a list answer ({"total": N, "items": [...]})
+PAGE_DEFAULT = 100
+OFFSET_MAX = 2**31 - 1  # past any real list, and inside every database's integers
 
 ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 BIDI_OVERRIDES = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -50,7 +53,11 @@ def _cleaned(value: str, max_length: int, newline_allowed: bool, may_be_empty: b
 
 
 def _text(max_length: int, newline_allowed: bool, may_be_empty: bool = False) -> type[str]:
-    return Annotated[str, AfterValidator(lambda value: _cleaned(value, max_length, newline_allowed, may_be_empty))]
+    # the published schema (gateway.openapi) says what the validator checks: a length, no control characters
+    schema = {"maxLength": max_length, "minLength": 0 if may_be_empty else 1,
+              "pattern": "^[^\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f]*$" if newline_allowed else "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}
+    return Annotated[str, AfterValidator(lambda value: _cleaned(value, max_length, newline_allowed, may_be_empty)),
+                     Field(json_schema_extra=schema)]
 
 
 Text = _text(TEXT_MAX, newline_allowed=True)
@@ -83,3 +90,16 @@ def parse(model: type[BaseModel], data: object) -> BaseModel:
         template = MESSAGES_VI.get(error["type"], "Giá trị của trường «{field}» không hợp lệ.")
         message = template.format(field=field, **(error.get("ctx") or {}))
         raise InvalidInput(message, f"invalid {field}: {error['msg']}", field) from None
+
+
+class Page(BaseModel):
+    """Which rows of a list: every list answer is ``{"total": N, "items": [...]}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    limit: Annotated[int, Field(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT
+    offset: Annotated[int, Field(ge=0, le=OFFSET_MAX)] = 0
+
+
+def page(limit: object = None, offset: object = None) -> Page:
+    """The page asked for (query-string text or numbers); a bad one is refused naming the field."""
+    return parse(Page, {k: v for k, v in (("limit", limit), ("offset", offset)) if v not in (None, "")})

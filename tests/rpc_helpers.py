@@ -54,7 +54,8 @@ def nominated_exemplar(rpc, department: str, award_form: str = "giay-khen",
 
 
 def case_of(rpc, council: str, exemplar_id: str, status: str | None = None) -> dict | None:
-    return next((c for c in getattr(rpc, council).cases(status) if c["exemplar_id"] == exemplar_id), None)
+    cases = getattr(rpc, council).cases(status, 1000)["items"]
+    return next((c for c in cases if c["exemplar_id"] == exemplar_id), None)
 
 
 def decide(rpc, council: str, case_id: str, on: str = "2018-10-12") -> str:

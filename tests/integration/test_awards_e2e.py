@@ -42,7 +42,7 @@ def nominated_exemplar(system, award_form="giay-khen", kind="household"):
 
 
 def case_for(system, council, exemplar_id, status=None):
-    cases = get(system, f"/councils/{council}/cases", **({"status": status} if status else {}))
+    cases = get(system, f"/councils/{council}/cases", **({"status": status} if status else {}))["items"]
     return next((c for c in cases if c["exemplar_id"] == exemplar_id), None)
 
 
@@ -82,7 +82,7 @@ def test_a_district_decision_lands_on_the_exemplar_history(system):
     awarded = get(system, f"/exemplars/{exemplar_id}/history")[7]
     assert awarded["payload"]["decision_number"] == "123/QĐ-UBND" and awarded["business_date"] == "2018-10-20"
     listed = wait_for(lambda: [a for a in get(system, f"/councils/{DISTRICT}/awards", year=2018,
-                                              field="household-economy") if a["exemplar_id"] == exemplar_id],
+                                              field="household-economy")["items"] if a["exemplar_id"] == exemplar_id],
                       what="the award in the council's list")
     assert listed[0]["decision_number"] == "123/QĐ-UBND" and listed[0]["award_form"] == "giay-khen"
 
@@ -123,7 +123,7 @@ def test_the_same_nomination_delivered_twice_opens_one_case(system):
     publish_raw(system, event)
     wait_for(lambda: case_for(system, DISTRICT, str(exemplar_id)), what="the case")
     time.sleep(1.0)  # give the second copy every chance to be (wrongly) applied
-    cases = [c for c in get(system, f"/councils/{DISTRICT}/cases") if c["exemplar_id"] == str(exemplar_id)]
+    cases = [c for c in get(system, f"/councils/{DISTRICT}/cases")["items"] if c["exemplar_id"] == str(exemplar_id)]
     assert len(cases) == 1
 
 

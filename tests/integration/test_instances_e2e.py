@@ -158,7 +158,7 @@ def test_departments_councils_and_copies_each_do_their_own_work_once(instances):
     assert instances.query("province", "SELECT count(*) FROM handled_messages "
                                        "WHERE event_type = 'exemplar.nominated'") == [(0,)]
     assert [t for _, t in instances.handled("province", DISTRICT)] == ["case.forwarded", "award.granted"]
-    assert [c["exemplar_id"] for c in rpc.awards_tinh_bac_giang.cases()] == [a2]
+    assert [c["exemplar_id"] for c in rpc.awards_tinh_bac_giang.cases()["items"]] == [a2]
     assert case_of(rpc, DISTRICT, a2, status="forwarded") is not None
 
     # Two copies of A, one after the other: each of A's events was published exactly once ...

@@ -54,7 +54,7 @@ def award_an_exemplar(system) -> str:
     exemplar_id = post(system, "/exemplars", detect_data()).json()["id"]
     for step in LIFECYCLE[:5]:
         assert post(system, f"/exemplars/{exemplar_id}/{ACTION_OF[step]}", STEPS[step]).status_code == 200
-    case = wait_for(lambda: next((c for c in get(system, f"/councils/{DISTRICT}/cases")
+    case = wait_for(lambda: next((c for c in get(system, f"/councils/{DISTRICT}/cases")["items"]
                                   if c["exemplar_id"] == exemplar_id), None), what="the case")
     path = f"/councils/{DISTRICT}/cases/{case['id']}"
     post(system, path + "/appraisal", {"passed": True, "appraiser": "Phòng Nội vụ", "note": "Đủ", "business_date": "2018-10-08"})
@@ -86,7 +86,7 @@ def test_the_award_reaches_inbox_email_and_signed_webhook_subscribers(notify_sys
 
         event_key = f"{delivered[0]['event']['instance']}/{delivered[0]['event']['notification_id']}"
         statuses = wait_for(lambda: (lambda d: d if {x["status"] for x in d} == {"sent"} else None)(
-            get(notify_system, "/deliveries", event=event_key)), what="all sent")
+            get(notify_system, "/deliveries", event=event_key)["items"]), what="all sent")
         assert sorted(d["channel"] for d in statuses) == ["email", "inbox", "webhook"]
     read = post(notify_system, "/inbox/hoi-nong-dan-tinh/read", {"delivery_ids": [inbox[0]["delivery_id"]]}).json()
     assert read == {"marked": 1} and get(notify_system, "/inbox/hoi-nong-dan-tinh")["unread"] == 0
@@ -125,7 +125,7 @@ def test_a_failing_webhook_is_retried_then_parked_and_an_operator_replays_it(not
             "channels": [{"channel": "webhook", "address": hook.url, "secret": SECRET}]})
         time.sleep(1.5)  # the subscription reaches the read model before the event
         publish_awarded(notify_system, exemplar_id)
-        parked = wait_for(lambda: [p for p in get(notify_system, "/operator/parked") if p["recipient_id"] == "so-noi-vu"],
+        parked = wait_for(lambda: [p for p in get(notify_system, "/operator/parked")["items"] if p["recipient_id"] == "so-noi-vu"],
                           what="the parked delivery")
         assert "503" in parked[0]["last_error"] and parked[0]["attempts"] == 3
         hook.fail_left = 0  # the receiver is fixed

@@ -1,4 +1,6 @@
-"""Forged, tampered and unsigned wire events, straight onto the broker: nobody acts on them.
+"""Forged, tampered and unsigned wire events, straight onto the broker: nobody acts on them,
+nor on what a trusted key signs that is not its instance's to say (another service's event
+type, another council's award).
 
 Every consumer of awards events (the department, both councils, notifications) parks each
 one at once with the reason, and the exemplar's history, the councils' award registers and
@@ -9,10 +11,11 @@ the path is live, and what was refused was refused for its signature.
 import datetime as dt
 import uuid
 
+import psycopg2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from conftest import TRUSTED_KEYS_DIR, detect_data, wait_for
+from conftest import TRUSTED_KEYS_DIR, detect_data, signed, wait_for
 from nominations.bootstrap import service_name as nominations_service
 from rpc_helpers import publish, rpc_proxy, take_parked
 from shared.reliable_events import ATTEMPT_HEADER, REASON_HEADER
@@ -61,9 +64,18 @@ def test_forged_tampered_and_unsigned_awards_change_nothing_and_are_parked_with_
     tampered["payload"]["award_form"] = "bang-khen-tinh"
     unsigned = award_granted(exemplar_id, DISTRICT, base + 4, "9004/QĐ-UBND").to_message() | {"schema_version": 2}
     del unsigned["signature"]
+    # insiders: trusted keys signing what is not theirs to say (shared.trust)
+    notifications_key = load_signer("notifications", keys_dir=TRUSTED_KEYS_DIR)  # the running service's own
+    insider = award_granted(exemplar_id, "notifications", base + 6, "9006/QĐ-UBND").signed(
+        notifications_key).to_message()
+    other_council = award_granted(exemplar_id, PROVINCE, base + 7, "9007/QĐ-UBND").signed(
+        load_signer(PROVINCE, keys_dir=TRUSTED_KEYS_DIR)).to_message()  # the province, as if the district
     expected = {base + 1: "bad signature", base + 2: "unknown source instance", base + 3: "bad signature",
-                base + 4: "unsigned wire event (schema_version 2)"}
-    for body in (impostor, stranger, tampered, unsigned):
+                base + 4: "unsigned wire event (schema_version 2)",
+                base + 6: "speaks for the notifications service, not awards",
+                base + 7: "speaks for council 'tinh-bac-giang', not 'huyen-yen-the'"}
+    forged = (impostor, stranger, tampered, unsigned, insider, other_council)
+    for body in forged:
         publish(body, "awards", "award.granted", system.amqp_uri)
     genuine = award_granted(exemplar_id, DISTRICT, base + 5, "9005/QĐ-UBND").signed(district_key)
     publish(genuine.to_message(), "awards", "award.granted", system.amqp_uri)
@@ -80,20 +92,53 @@ def test_forged_tampered_and_unsigned_awards_change_nothing_and_are_parked_with_
             assert reason.startswith("rejected: ") and expected[message.payload["notification_id"]] in reason, reason
             assert message.headers[ATTEMPT_HEADER] == 1  # parked at once: no retries
 
-    # the genuine one, published last, is acted on everywhere; the four before it are not
+    # the genuine one, published last, is acted on everywhere; the forged ones before it are not
     after = wait_for(lambda: (lambda h: h if len(h) > len(before) else None)(nominations.history(exemplar_id)),
                      what="the genuine award on the history")
     assert after[:len(before)] == before
     assert [(h["type"], h["payload"]["decision_number"]) for h in after[len(before):]] == [
         ("exemplar.awarded", "9005/QĐ-UBND")]
     for council in (DISTRICT, PROVINCE):
-        registered = wait_for(lambda: [a for a in getattr(rpc, council).awards({"year": 2018})
+        registered = wait_for(lambda: [a for a in getattr(rpc, council).awards({"year": 2018})["items"]
                                        if a["exemplar_id"] == exemplar_id], what=f"the award registered by {council}")
         assert [a["decision_number"] for a in registered] == ["9005/QĐ-UBND"], council
-    assert wait_for(lambda: rpc.notifications.deliveries(f"{DISTRICT}/{base + 5}"), what="the genuine delivery")
-    for body in (impostor, stranger, tampered, unsigned):
-        assert rpc.notifications.deliveries(f"{body['instance']}/{body['notification_id']}") == []
+    assert wait_for(lambda: rpc.notifications.deliveries(f"{DISTRICT}/{base + 5}")["items"], what="the genuine delivery")
+    for body in forged:
+        assert rpc.notifications.deliveries(f"{body['instance']}/{body['notification_id']}")["items"] == []
 
     log = (system.logs / "nominations.log").read_text(errors="replace")
     assert f"rejected wire event 'award.granted' from instance '{STRANGER}', notification {base + 2}" in log
     assert "9002/QĐ-UBND" not in log  # who and what it claims to be, never the payload
+
+
+def test_a_trusted_department_releasing_another_departments_hold_is_parked(system, rpc):
+    """The other department's key is trusted and speaks for a department, but the exemplar lives
+    in this department's log: the councils park its "release" at once and the hold stays."""
+    nominations = getattr(rpc, nominations_service(system.env["NOMINATIONS_INSTANCE_ID"]))
+    exemplar_id = nominations.detect(detect_data())["id"]
+    held = nominations.change(exemplar_id, "put_on_hold", {"hold_kind": "complaint", "reason": "Đơn khiếu nại",
+                                                           "business_date": "2018-05-02"})
+    hold_id = held["result"]
+    queue = f"evt-nominations-council--{DISTRICT}.on_nominations_event"
+    wait_for(lambda: speaker_known_to_district(system, exemplar_id), what="the district hearing of the hold")
+    other = f"nominations-doan-thanh-nien-{uuid.uuid4().hex[:6]}"
+    release = signed(WireEvent(
+        type="exemplar.hold_released", source="nominations", instance=other, notification_id=1,
+        aggregate_id=uuid.UUID(exemplar_id), aggregate_version=9, business_date=dt.date(2018, 5, 3),
+        payload={"hold_id": hold_id, "resolution": "Đã giải quyết"}), department="doan-thanh-nien-yen-the")
+    publish(release.to_message(), "nominations", "exemplar.hold_released", system.amqp_uri)
+    (parked,) = take_parked(queue, lambda body: body.get("instance") == other, 1, amqp_uri=system.amqp_uri)
+    assert "whose log does not hold it" in parked.headers[REASON_HEADER]
+    assert parked.headers[ATTEMPT_HEADER] == 1  # at once: retrying cannot make it theirs
+    assert [h["type"] for h in nominations.history(exemplar_id)][-1] == "exemplar.put_on_hold"
+    assert speaker_known_to_district(system, exemplar_id) == system.env["NOMINATIONS_INSTANCE_ID"]
+
+
+def speaker_known_to_district(system, exemplar_id: str) -> str | None:
+    """Whom the district's database says may speak of the exemplar (shared.consumer)."""
+    url = next(source.split("=", 1)[1] for source in system.env["AUDIT_SOURCES"].split(",")
+               if source.startswith(f"awards:{DISTRICT}="))
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT source_instance FROM aggregate_sources WHERE aggregate_id = %s", (exemplar_id,))
+        found = cur.fetchone()
+    return found[0] if found else None

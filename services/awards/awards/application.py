@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert, or_, select, update
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, func, insert, or_, select, update
 
 from awards.domainmodel import OPEN_STATUSES, REVOCATION_GROUNDS, Award, Case
 from awards.eligibility import PastAward, assess, award_year_of, subject_facts
@@ -27,7 +27,8 @@ from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
 from shared.schema import create_tables, insert_ignoring_duplicates
 from shared.topology import Council
-from shared.validation import CODE_MAX, NAME_MAX, TEXT_MAX, Code, Name, Text, parse
+from shared.validation import (CODE_MAX, NAME_MAX, OFFSET_MAX, PAGE_DEFAULT, PAGE_MAX, TEXT_MAX, Code, Name, Text,
+                               parse)
 from shared.wire import WireEvent
 
 DECISION_NUMBER = re.compile(r"^\d+/QĐ-[A-ZĐ0-9]+(-[A-ZĐ0-9]+)*$")
@@ -84,6 +85,12 @@ class Reject(Command):
     reason: Text
 
 
+# the secretary's command -> its input model (also what gateway.openapi publishes)
+CASE_COMMANDS: dict[str, type[Command]] = {
+    "appraise": Appraise, "record_session": RecordSession, "open_consultation": OpenConsultation,
+    "record_objection": RecordObjection, "resolve_objection": ResolveObjection, "decide": Decide, "reject": Reject}
+
+
 class AwardFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     year: Annotated[int, Field(ge=1945, le=2100)] | None = None
@@ -92,6 +99,8 @@ class AwardFilter(BaseModel):
     award_form: Code | None = None
     department: Code | None = None
     exemplar_id: Code | None = None
+    limit: Annotated[int, Field(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT
+    offset: Annotated[int, Field(ge=0, le=OFFSET_MAX)] = 0
 
 
 class Revoke(Command):
@@ -138,9 +147,6 @@ exemplar_holds = Table(  # holds counted before each had a row in "holds": only 
     Column("exemplar_id", String(36), primary_key=True),
     Column("open_holds", Integer, nullable=False),
 )
-
-
-class AwardsApplication(Application):
 # Each hold by its id, open or released, whichever of the two events arrives first: a release
 # retried past its hold, or delivered before it, still leaves the exemplar released.
 holds = Table(
@@ -159,6 +165,9 @@ award_marks = Table(
     Column("revoked", Boolean, nullable=False),
     Column("flagged", Boolean, nullable=False),
 )
+
+
+class AwardsApplication(Application):
     name = "Awards"  # frozen: table names derive from it
 
     def __init__(self, catalog: Catalog, policy: Policy, council: Council, env: dict[str, str] | None = None):
@@ -285,17 +294,18 @@ award_marks = Table(
                 jurisdiction=p["jurisdiction"], prerequisite_award_ids=",".join(p["prerequisite_award_ids"]),
                 revoked=False, flagged=False,
             ))
-            session.execute(insert(subject_awards).values(
-                award_id=str(event.aggregate_id), subject_id=p["subject"].get("subject_id") or p["exemplar_id"]))
-        return "award-registered"
             marked = session.execute(select(award_marks).where(award_marks.c.award_id == str(event.aggregate_id))
                                      ).mappings().first()
             if marked:  # revoked or flagged before this grant reached us
                 session.execute(update(awards_register).where(awards_register.c.award_id == str(event.aggregate_id))
                                 .values(revoked=marked["revoked"], flagged=marked["flagged"]))
+            session.execute(insert(subject_awards).values(
+                award_id=str(event.aggregate_id), subject_id=p["subject"].get("subject_id") or p["exemplar_id"]))
+        return "award-registered"
 
     def _on_award_changed(self, event: WireEvent) -> str:
         change = {"revoked": True} if event.type == "award.revoked" else {"flagged": True}
+        award_id = str(event.aggregate_id)
         with self.recorder.transaction(commit=True) as session:
             moved = session.execute(update(awards_register)
                                     .where(awards_register.c.award_id == award_id).values(**change))
@@ -303,7 +313,6 @@ award_marks = Table(
                 insert_ignoring_duplicates(session, award_marks, [{"award_id": award_id, "revoked": False,
                                                                    "flagged": False}])
                 session.execute(update(award_marks).where(award_marks.c.award_id == award_id).values(**change))
-        award_id = str(event.aggregate_id)
             if event.type == "award.revoked":
                 _, flagged = self._flag_dependants(str(event.aggregate_id), event.business_date)
                 if flagged:
@@ -348,9 +357,7 @@ award_marks = Table(
     # -- the secretary's commands ----------------------------------------------------------
 
     def change_case(self, case_id: Any, command: str, data: dict) -> dict:
-        models = {"appraise": Appraise, "record_session": RecordSession, "open_consultation": OpenConsultation,
-                  "record_objection": RecordObjection, "resolve_objection": ResolveObjection, "decide": Decide,
-                  "reject": Reject}
+        models = CASE_COMMANDS
         if command not in models:
             raise InvalidInput(f"Thao tác «{command}» không tồn tại.", f"unknown command {command!r}", "command")
         cmd = parse(models[command], data)
@@ -447,11 +454,15 @@ award_marks = Table(
             "consultation": case.consultation, "objections": case.objections, "award_id": case.award_id,
         })
 
-    def list_awards(self, filters: dict) -> list[dict]:
+    def list_awards(self, filters: dict) -> dict:
+        """The awards register, filtered, a page of it: ``{"total": N, "items": [...]}``."""
         wanted = parse(AwardFilter, {k: v for k, v in filters.items() if v not in (None, "")})
         row = awards_register.c
-        query = select(awards_register).order_by(row.decision_date, row.award_id)
-        for name, value in wanted.model_dump(exclude_none=True).items():
+        query = select(awards_register)
+        for name, value in wanted.model_dump(exclude_none=True, exclude={"limit", "offset"}).items():
             query = query.where(getattr(row, name) == value)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar()
+            rows = conn.execute(query.order_by(row.decision_date, row.award_id)
+                                .limit(wanted.limit).offset(wanted.offset)).mappings()
+            return {"total": total, "items": [dict(r) for r in rows]}

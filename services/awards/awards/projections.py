@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, select
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, func, select
 
 from shared.projection import Projection
-from shared.validation import CODE_MAX, NAME_MAX
+from shared.errors import InvalidInput
+from shared.validation import CODE_MAX, NAME_MAX, page
 
 metadata = MetaData()
 council_cases = Table(
@@ -33,6 +34,7 @@ STATUS_AFTER = {
     "case.rejected": "rejected",
 }
 WAITING = ("open", "appraised", "voted")
+CASE_STATUSES = ("open", *dict.fromkeys(STATUS_AFTER.values()))  # what ?status= may ask for
 
 
 class CaseListProjection(Projection):
@@ -56,11 +58,17 @@ class CaseListProjection(Projection):
             return None
         return {**row, "version": event["version"], "status": STATUS_AFTER.get(kind, row["status"])}
 
-    def list(self, status: str | None = None) -> list[dict]:
-        """Cases of this council; by default those still waiting for a step."""
+    def list(self, status: str | None = None, limit: object = None, offset: object = None) -> dict:
+        """Cases of this council (by default those still waiting for a step), a page of them."""
+        if status not in (None, "") and status not in CASE_STATUSES:
+            raise InvalidInput(f"Trạng thái hồ sơ «{status}» không có; chọn một trong: {', '.join(CASE_STATUSES)}.",
+                               f"unknown case status {status!r}", "status")
+        wanted = page(limit, offset)
         self.catch_up()
-        query = select(council_cases).order_by(council_cases.c.opened_on, council_cases.c.id)
-        query = query.where(council_cases.c.status == status) if status else query.where(
-            council_cases.c.status.in_(WAITING))
+        query = select(council_cases).where(council_cases.c.status == status) if status else \
+            select(council_cases).where(council_cases.c.status.in_(WAITING))
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar()
+            rows = conn.execute(query.order_by(council_cases.c.opened_on, council_cases.c.id)
+                                .limit(wanted.limit).offset(wanted.offset)).mappings()
+            return {"total": total, "items": [dict(r) for r in rows]}

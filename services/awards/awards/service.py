@@ -42,8 +42,9 @@ class AwardsService:
         self.runtime.app.receive(event)
 
     @rpc(expected_exceptions=DomainError)
-    def cases(self, status=None):
-        return self.runtime.cases.list(status)
+    def cases(self, status=None, limit=None, offset=None):
+        """A page of this council's cases: ``{"total": N, "items": [...]}``."""
+        return self.runtime.cases.list(status, limit, offset)
 
     @rpc(expected_exceptions=DomainError)
     def case(self, case_id):
@@ -59,6 +60,7 @@ class AwardsService:
 
     @rpc(expected_exceptions=DomainError)
     def awards(self, filters=None):
+        """A page of the awards register; ``filters`` may carry ``limit`` and ``offset``."""
         return self.runtime.app.list_awards(filters or {})
 
     @rpc

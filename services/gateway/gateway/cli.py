@@ -73,6 +73,16 @@ def main() -> None:
 
 DATE = click.option("--date", "business_date", default=today, show_default="hôm nay", help="Ngày nghiệp vụ (YYYY-MM-DD).")
 EXPECTED = click.option("--expected-version", type=int, default=None, help="Từ chối nếu điển hình đã đổi phiên bản.")
+# Every list comes a page at a time: {"total": N, "items": [...]} (shared.validation.Page)
+PAGE_LIMIT = click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True,
+                          help="Số dòng tối đa một trang.")
+PAGE_OFFSET = click.option("--offset", type=click.IntRange(0), default=0, help="Bỏ qua bấy nhiêu dòng đầu.")
+
+
+def shown(found: dict, offset: int) -> str:
+    """'3' or, when the page is not the whole list, '101–200 / 345'."""
+    count, total = len(found["items"]), found["total"]
+    return str(total) if count == total else f"{offset + 1 if count else offset}–{offset + count} / {total}"
 
 
 @main.command(help="Phát hiện một điển hình mới.")
@@ -385,15 +395,17 @@ def council_queues(as_json: bool) -> None:
 @council.command(name="cases", help="Hồ sơ đang chờ hội đồng xử lý.")
 @COUNCIL
 @click.option("--status", default=None, help="open, appraised, voted, decided, forwarded, returned, rejected")
+@PAGE_LIMIT
+@PAGE_OFFSET
 @click.option("--json", "as_json", is_flag=True)
-def council_cases(council: str, status: str | None, as_json: bool) -> None:
-    found = council_call(council, "cases", status)
+def council_cases(council: str, status: str | None, limit: int, offset: int, as_json: bool) -> None:
+    found = council_call(council, "cases", status, limit, offset)
     if as_json:
         return emit(found)
-    table = Table(title=f"Hồ sơ tại hội đồng {council} ({len(found)})")
+    table = Table(title=f"Hồ sơ tại hội đồng {council} ({shown(found, offset)})")
     for column in ("hồ sơ", "đối tượng", "hình thức", "trạng thái", "ngày nhận", "đủ điều kiện"):
         table.add_column(column)
-    for case in found:
+    for case in found["items"]:
         table.add_row(case["id"][:8], case["subject_name"], case["award_form"], case["status"], case["opened_on"],
                       "có" if case["eligible"] else "không")
     console.print(table)
@@ -472,6 +484,8 @@ def council_revoke(council: str, award_id: str, **data) -> None:
 @click.option("--unit")
 @click.option("--field")
 @click.option("--form", "award_form")
+@PAGE_LIMIT
+@PAGE_OFFSET
 def council_awards(council: str, **filters) -> None:
     emit(council_call(council, "awards", {k: v for k, v in filters.items() if v is not None}))
 
@@ -523,25 +537,31 @@ def preferences(subscription_id: str, muted: bool, digest: bool, quiet: str | No
 
 @main.command(help="Hộp thư thông báo trong ứng dụng, mới nhất trước.")
 @click.argument("recipient_id")
+@PAGE_LIMIT
+@PAGE_OFFSET
 @click.option("--json", "as_json", is_flag=True)
-def inbox(recipient_id: str, as_json: bool) -> None:
-    found = call("notifications", "inbox", recipient_id)
+def inbox(recipient_id: str, limit: int, offset: int, as_json: bool) -> None:
+    found = call("notifications", "inbox", recipient_id, limit, offset)
     if as_json:
         return emit(found)
-    console.print(f"[bold]{found['unread']} thông báo chưa đọc[/]")
+    console.print(f"[bold]{found['unread']} thông báo chưa đọc[/] ({shown(found, offset)})")
     for item in found["items"]:
         console.print(f"{'•' if not item['read'] else ' '} {item['created_at'][:16]}  {item['subject']}")
 
 
 @main.command(help="Trạng thái gửi của một sự kiện (nguồn/số thứ tự).")
 @click.argument("event_key")
-def deliveries(event_key: str) -> None:
-    emit(call("notifications", "deliveries", event_key))
+@PAGE_LIMIT
+@PAGE_OFFSET
+def deliveries(event_key: str, limit: int, offset: int) -> None:
+    emit(call("notifications", "deliveries", event_key, limit, offset))
 
 
 @main.command(help="Thông báo bị giữ lại (hàng đợi lỗi), kèm lý do.")
-def parked() -> None:
-    emit(call("notifications", "parked"))
+@PAGE_LIMIT
+@PAGE_OFFSET
+def parked(limit: int, offset: int) -> None:
+    emit(call("notifications", "parked", limit, offset))
 
 
 @main.command(help="Gửi lại các thông báo bị giữ lại.")

@@ -91,8 +91,8 @@ def wait_for(what: str, check, timeout: float = 30.0):
 
 
 def case_of(council: str, exemplar_id: str, status: str | None = None):
-    cases = get(f"/councils/{council}/cases", **({"status": status} if status else {}))
-    return next((c for c in cases if c["exemplar_id"] == exemplar_id), None)
+    cases = get(f"/councils/{council}/cases", limit=1000, **({"status": status} if status else {}))
+    return next((c for c in cases["items"] if c["exemplar_id"] == exemplar_id), None)
 
 
 WEBHOOK_SECRET = "khoa-demo-hoi-nong-dan-tinh-bac-giang"

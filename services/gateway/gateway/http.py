@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import uuid
 
 import eventlet
 import kombu
@@ -35,7 +36,9 @@ from nominations.bootstrap import service_name as nominations_service
 from shared.catalog import load_catalog
 from shared.council_queues import waiting
 from shared.errors import DomainError, InvalidInput, NotFound
+from notifications.ledger import DeliveryIds
 from shared.signing import TrustedKeys
+from shared.validation import Page, page, parse
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,11 @@ RPC_TIMEOUT_S = float(os.environ.get("GATEWAY_RPC_TIMEOUT_S", "60"))
 # councils it does not run, such as the central one, whose cases wait in their queues.
 RUNNING_COUNCILS = tuple(c for c in os.environ.get(
     "EXEMPLARS_COUNCILS", "huyen-yen-the,tinh-bac-giang,xa-yen-the,tinh-bac-ninh").split(",") if c)
+# Request bodies are read up to this size, no further (413 beyond it); commands are small.
+MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(256 * 1024)))
 JURISDICTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
+# "<source instance>/<notification id>" (or a digest's "digest/<subscription>/<day>"), no control characters
+EVENT_KEY = re.compile(r"^[^\x00-\x1f\x7f-\x9f]{1,300}$")
 
 
 class AnyServiceRpc(RpcProxy):
@@ -98,6 +105,20 @@ def json_response(status: int, body, content_type: str = "application/json") -> 
 
 def problem(error: DomainError) -> Response:
     return json_response(error.http_status, error.to_problem(), "application/problem+json")
+
+
+def server_error(request, what: str) -> Response:
+    """A 500 that names only a request id; the full error is logged under the same id."""
+    request_id = uuid.uuid4().hex
+    log.error("%s %s -> 500 request_id=%s %s", request.method, printable(request.path), request_id, what)
+    response = json_response(
+        500,
+        {"type": "urn:exemplars:problem:server-error", "title": "Lỗi hệ thống; vui lòng thử lại sau.",
+         "status": 500, "detail": f"internal error, logged as request {request_id}", "request_id": request_id},
+        "application/problem+json",
+    )
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 def translated(handler):
@@ -125,13 +146,11 @@ def translated(handler):
             log.info("%s %s -> %s: %s", request.method, request.path, error.http_status, error.log_message)
             return problem(error)
         except RemoteError as error:
-            log.error("%s %s failed remotely: %s", request.method, request.path, error)
-            return json_response(
-                500,
-                {"type": "about:blank", "title": "Lỗi hệ thống; vui lòng thử lại sau.", "status": 500,
-                 "detail": f"{error.exc_type}: {error.value}"},
-                "application/problem+json",
-            )
+            # the service's exception text (SQL, paths, values) is for the log, never the client
+            return server_error(request, f"failed remotely: {error.exc_type}: {error.value}")
+        except Exception as error:  # noqa: BLE001 - a bug here: nameko would answer its text
+            log.exception("%s %s raised", request.method, printable(request.path))
+            return server_error(request, f"failed in the gateway: {type(error).__name__}: {error}")
 
     return wrapper
 
@@ -225,14 +244,51 @@ def principal_of(request) -> access.Principal:
     return request.environ[PRINCIPAL]
 
 
+class BodyTooLarge(DomainError):
+    http_status = 413
+    kind = "body-too-large"
+    detail_key = "limit"
+
+
+def read_body(request, limit: int | None = None) -> bytes:
+    """The request's body, never more than ``limit`` bytes read, chunked or not.
+
+    A declared Content-Length over the limit is refused before reading anything; a chunked
+    body is read until one byte past the limit. eventlet's input stream ends where the
+    request's body ends (it decodes chunks itself), so it is read directly: werkzeug's own
+    stream would read a chunked body without Content-Length as empty.
+    """
+    limit = MAX_BODY_BYTES if limit is None else limit
+    too_large = BodyTooLarge(f"Nội dung gửi lên lớn quá {limit // 1024} KiB.",
+                             f"request body over {limit} bytes", str(limit))
+    if (request.content_length or 0) > limit:
+        raise too_large
+    stream, parts, size = request.environ["wsgi.input"], [], 0
+    while size <= limit:
+        part = stream.read(min(64 * 1024, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise too_large
+    return b"".join(parts)
+
+
 def body_of(request) -> dict:
+    raw = read_body(request)
     try:
-        data = json.loads(request.get_data(as_text=True) or "{}")
-    except ValueError:
+        data = json.loads(raw.decode("utf-8") or "{}")
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; nesting too deep
         raise InvalidInput("Nội dung gửi lên không phải JSON hợp lệ.", "body is not valid JSON", "body") from None
     if not isinstance(data, dict):
         raise InvalidInput("Dữ liệu gửi lên phải là một đối tượng JSON.", "body is not an object", "body")
     return data
+
+
+def page_of(request) -> Page:
+    """``?limit=&offset=`` of a list route (1..1000, default 100; from 0); a bad one is a 400."""
+    return page(request.args.get("limit"), request.args.get("offset"))
 
 
 def expected_version_of(request, data: dict) -> int | None:
@@ -306,6 +362,7 @@ class GatewayService:
     @translated
     @requires(OFFICER, AUDITOR)
     def list_exemplars(self, request):
+        page_of(request)  # refused here with the field named, before any service is asked
         filters = access.list_filters(principal_of(request), dict(request.args.items()))
         return json_response(200, self.nominations.list(filters))
 
@@ -357,7 +414,9 @@ class GatewayService:
     @translated
     @requires(SECRETARY, AUDITOR)
     def cases(self, request, council):
-        return json_response(200, council_proxy(self.rpc, council).cases(request.args.get("status")))
+        wanted = page_of(request)
+        return json_response(200, council_proxy(self.rpc, council).cases(
+            request.args.get("status"), wanted.limit, wanted.offset))
 
     @http("GET", "/councils/<string:council>/cases/<string:case_id>")
     @translated
@@ -390,6 +449,7 @@ class GatewayService:
     @translated
     @requires(SECRETARY, AUDITOR)
     def awards(self, request, council):
+        page_of(request)
         return json_response(200, council_proxy(self.rpc, council).awards(dict(request.args.items())))
 
     # -- notifications ---------------------------------------------------------------------
@@ -422,34 +482,42 @@ class GatewayService:
     @requires(*ROLES)
     def inbox(self, request, recipient_id):
         access.check_recipient(principal_of(request), recipient_id)
-        return json_response(200, self.notifications.inbox(recipient_id))
+        wanted = page_of(request)
+        return json_response(200, self.notifications.inbox(recipient_id, wanted.limit, wanted.offset))
 
     @http("POST", "/inbox/<string:recipient_id>/read")
     @translated
     @requires(OFFICER, SECRETARY, OPERATOR)
     def mark_read(self, request, recipient_id):
         access.check_recipient(principal_of(request), recipient_id)
-        ids = body_of(request).get("delivery_ids", [])
-        return json_response(200, {"marked": self.notifications.mark_read(recipient_id, ids)})
+        ids = parse(DeliveryIds, body_of(request)).delivery_ids
+        return json_response(200, {"marked": self.notifications.mark_read(recipient_id, list(ids))})
 
     @http("GET", "/deliveries")
     @translated
     @requires(OPERATOR, AUDITOR)
     def deliveries(self, request):
         """Each delivery's status for one event: ?event=<source instance>/<notification id>."""
-        return json_response(200, self.notifications.deliveries(request.args.get("event", "")))
+        wanted = page_of(request)
+        event = request.args.get("event", "")
+        if not EVENT_KEY.fullmatch(event):
+            raise InvalidInput("Tham số «event» phải có dạng <nguồn>/<số thứ tự sự kiện>, tối đa 300 ký tự.",
+                               f"bad event key {printable(event)!r}", "event")
+        return json_response(200, self.notifications.deliveries(event, wanted.limit, wanted.offset))
 
     @http("GET", "/operator/parked")
     @translated
     @requires(OPERATOR, AUDITOR)
     def parked(self, request):
-        return json_response(200, self.notifications.parked())
+        wanted = page_of(request)
+        return json_response(200, self.notifications.parked(wanted.limit, wanted.offset))
 
     @http("POST", "/operator/replay")
     @translated
     @requires(OPERATOR)
     def replay(self, request):
-        return json_response(200, {"replayed": self.notifications.replay(body_of(request).get("delivery_ids", []))})
+        ids = parse(DeliveryIds, body_of(request)).delivery_ids
+        return json_response(200, {"replayed": self.notifications.replay(list(ids))})
 
     # -- auditors: read-only views computed from the logs (gateway.audit) ---------------------
 

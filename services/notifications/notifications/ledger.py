@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from typing import Sequence
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     Boolean,
     Column,
@@ -28,8 +29,25 @@ from sqlalchemy import (
     update,
 )
 from shared.schema import create_tables, insert_ignoring_duplicates, lone_read
+from shared.validation import LIST_MAX, PAGE_DEFAULT, Identifier
 
 DELIVERY_QUEUE = "notifications.deliveries"  # the durable work queue the workers share
+
+
+
+class DeliveryIds(BaseModel):
+    """The deliveries a request names: those to mark read in an inbox, or to replay."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    delivery_ids: list[Identifier] = Field(default_factory=list, max_length=LIST_MAX)
+
+
+def _page(engine: Engine, query, order_by: tuple, limit: int, offset: int) -> dict:
+    """``{"total": N, "items": [...]}``: how many rows ``query`` finds, and one page of them."""
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(query.subquery())).scalar()
+        rows = conn.execute(query.order_by(*order_by).limit(limit).offset(offset)).mappings()
+        return {"total": total, "items": [dict(r) for r in rows]}
 
 metadata = MetaData()
 
@@ -149,10 +167,10 @@ class Ledger:
                          .values(status="parked" if parked else "failed", last_error=error[:2000],
                                  attempts=deliveries.c.attempts + 1))
 
-    def for_event(self, event_key: str) -> list[dict]:
-        with self.engine.connect() as conn:
-            query = select(deliveries).where(deliveries.c.event_key == event_key).order_by(deliveries.c.recipient_id)
-            return [dict(r) for r in conn.execute(query).mappings()]
+    def for_event(self, event_key: str, limit: int = PAGE_DEFAULT, offset: int = 0) -> dict:
+        """A page of one event's deliveries: ``{"total": N, "items": [...]}``."""
+        query = select(deliveries).where(deliveries.c.event_key == event_key)
+        return _page(self.engine, query, (deliveries.c.recipient_id, deliveries.c.delivery_id), limit, offset)
 
     def counts(self) -> dict[tuple[str, str], int]:
         with self.engine.connect() as conn:
@@ -165,24 +183,31 @@ class Ledger:
             return conn.execute(select(func.min(deliveries.c.created_at))
                                 .where(deliveries.c.status.in_(("queued", "failed")))).scalar()
 
-    def parked(self) -> list[dict]:
+    def parked(self, limit: int = PAGE_DEFAULT, offset: int = 0) -> dict:
+        """A page of the parked deliveries, oldest first: ``{"total": N, "items": [...]}``."""
+        query = select(deliveries).where(deliveries.c.status == "parked")
+        return _page(self.engine, query, (deliveries.c.created_at, deliveries.c.delivery_id), limit, offset)
+
+    def parked_among(self, delivery_ids: Sequence[str]) -> list[str]:
+        """Which of ``delivery_ids`` are parked, in the order given."""
         with self.engine.connect() as conn:
-            query = select(deliveries).where(deliveries.c.status == "parked").order_by(deliveries.c.created_at)
-            return [dict(r) for r in conn.execute(query).mappings()]
+            found = set(conn.execute(select(deliveries.c.delivery_id).where(
+                deliveries.c.status == "parked", deliveries.c.delivery_id.in_(list(delivery_ids)))).scalars())
+        return [d for d in dict.fromkeys(delivery_ids) if d in found]
 
     def requeue(self, delivery_ids: list[str]) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(deliveries).where(deliveries.c.delivery_id.in_(delivery_ids))
                          .values(status="queued", attempts=0, last_error=None))
 
-    def inbox_of(self, recipient_id: str, limit: int = 50) -> dict:
+    def inbox_of(self, recipient_id: str, limit: int = PAGE_DEFAULT, offset: int = 0) -> dict:
+        """A page of one recipient's inbox, newest first, with how many are unread."""
+        query = select(inbox).where(inbox.c.recipient_id == recipient_id)
+        found = _page(self.engine, query, (inbox.c.created_at.desc(), inbox.c.delivery_id.desc()), limit, offset)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(inbox).where(inbox.c.recipient_id == recipient_id)
-                                .order_by(inbox.c.created_at.desc(), inbox.c.delivery_id.desc()).limit(limit)).mappings()
-            items = [dict(r) for r in rows]
             unread = conn.execute(select(func.count()).select_from(inbox)
                                   .where(inbox.c.recipient_id == recipient_id, inbox.c.read.is_(False))).scalar()
-        return {"unread": unread, "items": items}
+        return {"total": found["total"], "unread": unread, "items": found["items"]}
 
     def mark_read(self, recipient_id: str, delivery_ids: list[str]) -> int:
         with self.engine.begin() as conn:

@@ -14,6 +14,7 @@ from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
 from shared.reliable_events import reliable_event_handler
 from shared.rpc import rpc
+from shared.validation import page
 from shared.wire import WireEvent
 
 STARTED = time.monotonic()
@@ -49,34 +50,38 @@ class NotificationsService:
     def cancel(self, subscription_id, data=None):
         return self.runtime.app.cancel(subscription_id, data or {})
 
-    @rpc
-    def inbox(self, recipient_id, limit=50):
-        found = self.runtime.app.ledger.inbox_of(recipient_id, limit)
-        return {"unread": found["unread"], "items": [_jsonable(i) for i in found["items"]]}
+    @rpc(expected_exceptions=DomainError)
+    def inbox(self, recipient_id, limit=None, offset=None):
+        """A page of the inbox: ``{"total": N, "unread": N, "items": [...]}``."""
+        wanted = page(limit, offset)
+        found = self.runtime.app.ledger.inbox_of(recipient_id, wanted.limit, wanted.offset)
+        return found | {"items": [_jsonable(i) for i in found["items"]]}
 
     @rpc
     def mark_read(self, recipient_id, delivery_ids):
         return self.runtime.app.ledger.mark_read(recipient_id, delivery_ids)
 
-    @rpc
-    def deliveries(self, event_key):
-        """Each delivery's status for one event ("<instance>/<notification id>")."""
-        return [_jsonable(d) for d in self.runtime.app.ledger.for_event(event_key)]
+    @rpc(expected_exceptions=DomainError)
+    def deliveries(self, event_key, limit=None, offset=None):
+        """Each delivery's status for one event ("<instance>/<notification id>"), a page of them."""
+        wanted = page(limit, offset)
+        return _jsonable_page(self.runtime.app.ledger.for_event(event_key, wanted.limit, wanted.offset))
 
     @rpc
     def ready(self):
         """Answers once the service is consuming: the gateway's readiness check."""
         return {"instance": self.runtime.instance}
 
-    @rpc
-    def parked(self):
-        return [_jsonable(d) for d in self.runtime.app.ledger.parked()]
+    @rpc(expected_exceptions=DomainError)
+    def parked(self, limit=None, offset=None):
+        """A page of the parked deliveries: ``{"total": N, "items": [...]}``."""
+        wanted = page(limit, offset)
+        return _jsonable_page(self.runtime.app.ledger.parked(wanted.limit, wanted.offset))
 
     @rpc
     def replay(self, delivery_ids):
         """Put parked deliveries back on the work queue."""
-        parked = {d["delivery_id"] for d in self.runtime.app.ledger.parked()}
-        chosen = [d for d in delivery_ids if d in parked]
+        chosen = self.runtime.app.ledger.parked_among(delivery_ids)
         self.runtime.app.ledger.requeue(chosen)
         self.runtime.jobs.publish(chosen)
         return chosen
@@ -110,6 +115,10 @@ class NotificationsService:
             f'exemplars_delivery_queue_info{{queue="{DELIVERY_QUEUE}"}} 1',
         ]
         return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _jsonable_page(found: dict) -> dict:
+    return found | {"items": [_jsonable(d) for d in found["items"]]}
 
 
 def _jsonable(row: dict) -> dict:
