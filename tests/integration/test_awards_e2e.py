@@ -133,7 +133,7 @@ def test_a_failing_handler_is_retried_then_parked_with_its_reason_not_dropped(sy
                        business_date=dt.date(2018, 10, 2),
                        payload={"award_form": "huy-chuong-khong-ton-tai", "dossier_refs": [], "achievement": "x",
                                 "subject": {"subject_kind": "household", "name": "x", "field": "household-economy",
-                                            "unit": "x", "department": "x"},
+                                            "unit": "x", "department": "hoi-nong-dan-yen-the"},
                                 "council_level": "district", "jurisdiction": DISTRICT})
     publish_raw(system, poison)
 

@@ -23,56 +23,31 @@ import kombu
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, ServiceProxy
-from nameko.web.handlers import http
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from pydantic import BaseModel
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 import shared.rpc  # noqa: F401 - our errors arrive as themselves
+from awards.application import AwardFilter
 from awards.bootstrap import service_name as council_service
-from gateway import access, audit
+from gateway import access, audit, openapi
 from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLES, SECRETARY
 from gateway.annual_report import annual_report, report_csv, report_html
+from gateway.openapi import ACTIONS, CASE_ACTIONS
 from nominations.bootstrap import configured_instance
 from nominations.bootstrap import service_name as nominations_service
+from nominations.commands import ListFilter
+from notifications.ledger import DeliveryIds
 from shared.catalog import load_catalog
 from shared.council_queues import waiting
 from shared.errors import DomainError, InvalidInput, NotFound
-from notifications.ledger import DeliveryIds
 from shared.signing import TrustedKeys
-from shared.validation import Page, page, parse
+from shared.validation import Page, parse
 
 log = logging.getLogger(__name__)
 
-# URL action -> nominations command; the one table the HTTP API adds.
-ACTIONS = {
-    "nurture-plan": "plan_nurture",
-    "progress": "record_progress",
-    "checks": "record_check",
-    "reviews": "review",
-    "endorsements": "endorse",
-    "nominations": "nominate",
-    "publicity": "publicize",
-    "adoptions": "start_adoption",
-    "adoption-outcomes": "record_adoption_outcome",
-    "evaluations": "evaluate_year",
-    "holds": "put_on_hold",
-    "hold-releases": "release_hold",
-    "withdrawal": "withdraw",
-    "initiatives": "record_initiative",
-    "initiative-recognitions": "recognise_initiative",
-    "rosters": "record_roster",
-}
-
-
-# URL action -> awards case command.
-CASE_ACTIONS = {
-    "appraisal": "appraise",
-    "sessions": "record_session",
-    "consultation": "open_consultation",
-    "objections": "record_objection",
-    "objection-resolutions": "resolve_objection",
-    "decision": "decide",
-    "rejection": "reject",
-}
 # How long a request waits for the services' replies. Replies are not confirmed by the
 # broker (shared.rpc): one lost with a broken connection must not hold a worker for ever.
 RPC_TIMEOUT_S = float(os.environ.get("GATEWAY_RPC_TIMEOUT_S", "60"))
@@ -83,8 +58,40 @@ RUNNING_COUNCILS = tuple(c for c in os.environ.get(
 # Request bodies are read up to this size, no further (413 beyond it); commands are small.
 MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(256 * 1024)))
 JURISDICTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
-# "<source instance>/<notification id>" (or a digest's "digest/<subscription>/<day>"), no control characters
-EVENT_KEY = re.compile(r"^[^\x00-\x1f\x7f-\x9f]{1,300}$")
+
+
+class ProblemsWsgiApp(WsgiApp):
+    """Werkzeug's own answers (no such route, wrong method) as problem details, like ours."""
+
+    def __call__(self, environ, start_response):
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            adapter.match()
+        except HTTPException as error:
+            log.info("%s %s -> %s", environ.get("REQUEST_METHOD"), printable(environ.get("PATH_INFO", "")),
+                     error.code)
+            title = {404: "Không có địa chỉ này.", 405: "Địa chỉ này không nhận phương thức đó."}.get(
+                error.code, "Yêu cầu không hợp lệ.")
+            response = json_response(error.code, {"type": f"urn:exemplars:problem:http-{error.code}",
+                                                  "title": title, "status": error.code, "detail": error.name},
+                                     "application/problem+json")
+            for name, value in error.get_headers(environ):
+                if name.lower() == "allow":
+                    response.headers[name] = value
+            return response(environ, start_response)
+        return super().__call__(environ, start_response)
+
+
+class ProblemsWebServer(WebServer):
+    def get_wsgi_app(self):
+        return ProblemsWsgiApp(self)
+
+
+class ProblemsHttpHandler(HttpRequestHandler):
+    server = ProblemsWebServer()
+
+
+http = ProblemsHttpHandler.decorator
 
 
 class AnyServiceRpc(RpcProxy):
@@ -286,9 +293,10 @@ def body_of(request) -> dict:
     return data
 
 
-def page_of(request) -> Page:
-    """``?limit=&offset=`` of a list route (1..1000, default 100; from 0); a bad one is a 400."""
-    return page(request.args.get("limit"), request.args.get("offset"))
+def query_of(request, model: type[BaseModel]):
+    """The query string as the route's model (gateway.openapi publishes the same): a bad value or
+    a parameter the route does not take (a typo such as ``?stgae=``) is a 400 naming it."""
+    return parse(model, {name: value for name, value in request.args.items() if value != ""})
 
 
 def expected_version_of(request, data: dict) -> int | None:
@@ -341,6 +349,18 @@ class GatewayService:
         self.notifications.ready()
         return json_response(200, {"status": "ready"})
 
+    @http("GET", "/openapi.json")
+    @translated
+    @public
+    def openapi_document(self, request):
+        return json_response(200, OPENAPI)
+
+    @http("GET", "/docs")
+    @translated
+    @public
+    def docs(self, request):
+        return Response(DOCS_HTML, content_type="text/html; charset=utf-8")
+
     @http("GET", "/catalog")
     @translated
     @public
@@ -362,7 +382,7 @@ class GatewayService:
     @translated
     @requires(OFFICER, AUDITOR)
     def list_exemplars(self, request):
-        page_of(request)  # refused here with the field named, before any service is asked
+        query_of(request, ListFilter)  # refused here with the field named, before any service is asked
         filters = access.list_filters(principal_of(request), dict(request.args.items()))
         return json_response(200, self.nominations.list(filters))
 
@@ -414,9 +434,9 @@ class GatewayService:
     @translated
     @requires(SECRETARY, AUDITOR)
     def cases(self, request, council):
-        wanted = page_of(request)
+        wanted = query_of(request, openapi.CaseQuery)
         return json_response(200, council_proxy(self.rpc, council).cases(
-            request.args.get("status"), wanted.limit, wanted.offset))
+            wanted.status or None, wanted.limit, wanted.offset))
 
     @http("GET", "/councils/<string:council>/cases/<string:case_id>")
     @translated
@@ -449,7 +469,7 @@ class GatewayService:
     @translated
     @requires(SECRETARY, AUDITOR)
     def awards(self, request, council):
-        page_of(request)
+        query_of(request, AwardFilter)
         return json_response(200, council_proxy(self.rpc, council).awards(dict(request.args.items())))
 
     # -- notifications ---------------------------------------------------------------------
@@ -482,7 +502,7 @@ class GatewayService:
     @requires(*ROLES)
     def inbox(self, request, recipient_id):
         access.check_recipient(principal_of(request), recipient_id)
-        wanted = page_of(request)
+        wanted = query_of(request, Page)
         return json_response(200, self.notifications.inbox(recipient_id, wanted.limit, wanted.offset))
 
     @http("POST", "/inbox/<string:recipient_id>/read")
@@ -498,18 +518,14 @@ class GatewayService:
     @requires(OPERATOR, AUDITOR)
     def deliveries(self, request):
         """Each delivery's status for one event: ?event=<source instance>/<notification id>."""
-        wanted = page_of(request)
-        event = request.args.get("event", "")
-        if not EVENT_KEY.fullmatch(event):
-            raise InvalidInput("Tham số «event» phải có dạng <nguồn>/<số thứ tự sự kiện>, tối đa 300 ký tự.",
-                               f"bad event key {printable(event)!r}", "event")
-        return json_response(200, self.notifications.deliveries(event, wanted.limit, wanted.offset))
+        wanted = query_of(request, openapi.DeliveriesQuery)
+        return json_response(200, self.notifications.deliveries(wanted.event, wanted.limit, wanted.offset))
 
     @http("GET", "/operator/parked")
     @translated
     @requires(OPERATOR, AUDITOR)
     def parked(self, request):
-        wanted = page_of(request)
+        wanted = query_of(request, Page)
         return json_response(200, self.notifications.parked(wanted.limit, wanted.offset))
 
     @http("POST", "/operator/replay")
@@ -525,9 +541,10 @@ class GatewayService:
     @translated
     @requires(AUDITOR)
     def audit_timeline(self, request, exemplar_id):
+        wanted = query_of(request, openapi.TimelineQuery)
         audited(request, "timeline", exemplar_id=exemplar_id)
         entries = audit.timeline(audit.default_sources(), exemplar_id)
-        if request.args.get("format") == "html":
+        if wanted.format == "html":
             return Response(audit.timeline_html(exemplar_id, entries), content_type="text/html; charset=utf-8")
         return json_response(200, entries)
 
@@ -535,16 +552,18 @@ class GatewayService:
     @translated
     @requires(AUDITOR)
     def audit_as_of(self, request, aggregate_id):
-        audited(request, "as-of", aggregate_id=aggregate_id, at=request.args.get("at"))
-        cutoff = audit.Cutoff.parse(request.args.get("at"))
+        at = query_of(request, openapi.AsOfQuery).at or None
+        audited(request, "as-of", aggregate_id=aggregate_id, at=at)
+        cutoff = audit.Cutoff.parse(at)
         return json_response(200, audit.as_of(audit.default_sources(), aggregate_id, cutoff))
 
     @http("GET", "/audit/register")
     @translated
     @requires(AUDITOR)
     def audit_register(self, request):
-        audited(request, "as-of", aggregate_id="register", at=request.args.get("at"))
-        cutoff = audit.Cutoff.parse(request.args.get("at"))
+        at = query_of(request, openapi.AsOfQuery).at or None
+        audited(request, "as-of", aggregate_id="register", at=at)
+        cutoff = audit.Cutoff.parse(at)
         rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
                 for row in audit.register_as_of(audit.default_sources(), cutoff)]
         return json_response(200, rows)
@@ -561,15 +580,21 @@ class GatewayService:
     @translated
     @requires(AUDITOR)
     def audit_report(self, request, year):
-        fmt = request.args.get("format", "json")
-        audited(request, "report", year=year, at=request.args.get("at"), format=fmt)
-        report = annual_report(audit.default_sources(), year, audit.Cutoff.parse(request.args.get("at")),
+        wanted = query_of(request, openapi.ReportQuery)
+        fmt, at = wanted.format, wanted.at or None
+        audited(request, "report", year=year, at=at, format=fmt)
+        report = annual_report(audit.default_sources(), year, audit.Cutoff.parse(at),
                                load_catalog())
         if fmt == "csv":
             return Response(report_csv(report), content_type="text/csv; charset=utf-8")
         if fmt == "html":
             return Response(report_html(report), content_type="text/html; charset=utf-8")
         return json_response(200, report)
+
+
+# The published contract, built once (tests/integration/test_openapi.py checks it against the routes).
+OPENAPI = openapi.document()
+DOCS_HTML = openapi.docs_html(OPENAPI)
 
 
 def audited(request, command: str, **details) -> None:

@@ -1,0 +1,197 @@
+"""The published HTTP contract (gateway.openapi): every route is in it, it is served at
+/openapi.json and /docs, and schemathesis runs the whole of it against a running system on
+PostgreSQL — no server error anywhere, and no refused request stores anything.
+
+Schemathesis draws the requests from the document itself. Only the path parameters that name
+things are narrowed to things that exist here (this system's councils and one real exemplar,
+besides random ids), so the requests reach past "not found" into the commands' own checks.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import re
+
+import psycopg2
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import (content_type_conformance, negative_data_rejection, not_a_server_error,
+                                 response_schema_conformance, status_code_conformance)
+
+from conftest import detect_data
+from gateway import access, openapi
+from gateway.http import GatewayService
+
+DOCUMENT = openapi.document()
+EXAMPLES_PER_OPERATION = 12
+RUNNING = ("huyen-yen-the", "tinh-bac-giang", "xa-yen-the", "tinh-bac-ninh")
+
+
+def routes_of_the_gateway() -> set[tuple[str, str]]:
+    """(method, OpenAPI path) of every nameko http entrypoint, URL actions expanded."""
+    found = set()
+    for member in vars(GatewayService).values():
+        for entrypoint in getattr(member, "nameko_entrypoints", ()):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", entrypoint.url)
+            if path.endswith("/{action}"):
+                actions = openapi.CASE_ACTIONS if path.startswith("/councils") else openapi.ACTIONS
+                found |= {(entrypoint.method, path.replace("{action}", action)) for action in actions}
+            else:
+                found.add((entrypoint.method, path))
+    return found
+
+
+def test_every_route_of_the_gateway_is_in_the_document_and_nothing_else():
+    documented = {(method.upper(), path) for path, methods in DOCUMENT["paths"].items() for method in methods}
+    assert routes_of_the_gateway() == documented
+    for path, methods in DOCUMENT["paths"].items():
+        for method, operation in methods.items():
+            assert operation["summary"] and "500" in operation["responses"], (method, path)
+            if operation.get("security") != []:
+                assert operation["x-roles"] and {"401", "403"} <= set(operation["responses"]), (method, path)
+
+
+def test_the_document_is_valid_openapi_3_1_and_bodies_carry_the_validators_limits():
+    schemathesis.openapi.from_dict(DOCUMENT)  # refuses a document that is not OpenAPI
+    schemas = DOCUMENT["components"]["schemas"]
+    assert schemas["Detect"]["properties"]["name"]["maxLength"] == 500
+    assert schemas["Detect"]["additionalProperties"] is False
+    body = DOCUMENT["paths"]["/exemplars/{exemplar_id}/nominations"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/NominateExpectedVersion"}
+    assert "award_year" in schemas["NominateExpectedVersion"]["properties"]
+
+
+def test_the_document_and_its_page_are_served_without_a_token(system):
+    served = requests.get(system.url("/openapi.json"), timeout=10)
+    assert served.status_code == 200 and served.json() == DOCUMENT
+    page = requests.get(system.url("/docs"), timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    for path in DOCUMENT["paths"]:
+        assert f"<code>{path}</code>" in page.text
+    assert "Phát hiện một điển hình mới." in page.text
+
+
+# -- schemathesis over the whole document ------------------------------------------------------
+
+def narrowed(document: dict, exemplar_id: str) -> dict:
+    """The document with the naming path parameters drawn from what exists here (or random)."""
+    doc = copy.deepcopy(document)
+    for methods in doc["paths"].values():
+        for operation in methods.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] != "path":
+                    continue
+                if parameter["name"] == "council":
+                    parameter["schema"] = {"enum": [*RUNNING, "trung-uong"]}
+                elif parameter["name"] == "exemplar_id":
+                    parameter["schema"] = {"anyOf": [{"enum": [exemplar_id]}, parameter["schema"]]}
+    return doc
+
+
+@pytest.fixture(scope="module")
+def fuzzed(system):
+    created = requests.post(system.url("/exemplars"), json=detect_data(), headers=system.auth(), timeout=30)
+    assert created.status_code == 201, created.text
+    return schemathesis.openapi.from_dict(narrowed(DOCUMENT, created.json()["id"]))
+
+
+def stores_of(system) -> dict[str, tuple]:
+    """Each instance's database (a connection kept open) and the table its event log is in."""
+    stores = {}
+    for source in system.env["AUDIT_SOURCES"].split(","):
+        name, url = source.split("=", 1)
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        stores[name] = (conn, f"{name.split(':')[0]}_events")
+    return stores
+
+
+def stored_events(stores: dict[str, tuple]) -> dict[str, int]:
+    counts = {}
+    for name, (conn, table) in stores.items():
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {table}")
+            counts[name] = cur.fetchone()[0]
+    return counts
+
+
+def headers_for(system, case) -> dict:
+    """Whom the operation is for: its first role, scoped to the path it names."""
+    roles = case.operation.definition.raw.get("x-roles")
+    if not roles:
+        return {}
+    params = case.path_parameters or {}
+    if "recipient_id" in params:
+        sub = params["recipient_id"] if access.SUBJECT.fullmatch(str(params["recipient_id"])) else "schemathesis"
+        return system.auth(access.OFFICER, sub=sub)
+    role = roles[0]
+    if role == access.SECRETARY:
+        council = params.get("council") if params.get("council") in RUNNING else RUNNING[0]
+        return system.auth(role, council=council)
+    return system.auth(role)
+
+
+def refusals_change_nothing(system, stores, case, call):
+    before = stored_events(stores)
+    response = call()
+    if response.status_code >= 400:
+        after = stored_events(stores)
+        assert after == before, f"{case.method} {case.formatted_path} -> {response.status_code} stored events"
+    return response
+
+
+CHECKS = {GenerationMode.POSITIVE: [not_a_server_error, status_code_conformance, content_type_conformance,
+                                     response_schema_conformance],
+          GenerationMode.NEGATIVE: [not_a_server_error, status_code_conformance, content_type_conformance,
+                                     negative_data_rejection]}
+
+
+def fuzz(system, stores, operation, mode, checks, operations: set, statuses: collections.Counter):
+    """A hypothesis test of one operation in one generation mode."""
+
+    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(operation.as_strategy(generation_mode=mode))
+    def run(case):
+        operations.add(f"{case.method} {case.path}")
+        response = refusals_change_nothing(system, stores, case, lambda: case.call(
+            base_url=system.base_url, headers=headers_for(system, case), timeout=60))
+        statuses[mode.value, response.status_code] += 1
+        case.validate_response(response, checks=checks)
+
+    return run
+
+
+def takes_input(operation) -> bool:
+    raw = operation.definition.raw
+    return bool(raw.get("parameters") or raw.get("requestBody"))
+
+
+def test_schemathesis_finds_no_server_error_and_no_refusal_that_stores_anything(system, fuzzed):
+    """Each operation with data its schema allows and data it does not: no 5xx, every answer
+    documented, invalid data refused, and a refusal leaves every event log as it was."""
+    stores = stores_of(system)
+    failures, operations, statuses = [], set(), collections.Counter()
+    for result in fuzzed.get_all_operations():
+        operation = result.ok()
+        for mode, checks in CHECKS.items():
+            if mode is GenerationMode.NEGATIVE and not takes_input(operation):
+                continue  # nothing in the request to get wrong
+            try:
+                fuzz(system, stores, operation, mode, checks, operations, statuses)()
+            except (Exception, BaseExceptionGroup) as error:  # collected: one run names every failing operation
+                failures.append(f"{mode.value} {operation.method.upper()} {operation.path}: {error}")
+    for mode in CHECKS:
+        print(f"\nschemathesis {mode.value}: {sum(n for (m, _), n in statuses.items() if m == mode.value)} requests, "
+              f"statuses {dict(sorted((s, n) for (m, s), n in statuses.items() if m == mode.value))}")
+    print(f"schemathesis: {len(operations)} operations, {len(failures)} failing")
+    for conn, _ in stores.values():
+        conn.close()
+    assert not failures, "\n\n".join(failures)
+    assert len(operations) == sum(len(m) for m in DOCUMENT["paths"].values())
+    # the requests got past authentication into the routes: answers, not only refusals
+    assert statuses["positive", 200] > 50 and statuses["positive", 401] == 0 and statuses["negative", 400] > 50
