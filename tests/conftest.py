@@ -208,7 +208,8 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
            "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
            "EVENT_RETRY_DELAYS_MS": "200,400", "GATEWAY_TOKEN_SECRET_FILE": str(secret_file),
-           "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR)} | (extra_env or {})
+           "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR),
+           "NOTIFICATIONS_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"} | (extra_env or {})  # the sinks listen there
     env["AUDIT_SOURCES"] = audit_sources(databases, env)  # the gateway's read-only view for auditors
     processes = {}
     for name in services:

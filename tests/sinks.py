@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
-from notifications.channels import DELIVERY_HEADER, SIGNATURE_HEADER, verify
+from notifications.channels import ID_HEADER, refusal
 
 
 class SmtpSink:
@@ -35,12 +35,17 @@ class SmtpSink:
 
 
 class WebhookSink:
-    """Verifies each request's HMAC; records every request, and each delivery id once."""
+    """Verifies each request as a Standard Webhooks receiver does (signature with ``secret``,
+    timestamp within 5 minutes) and refuses it with 401 otherwise; records every request,
+    and each delivery id (webhook-id) once. ``secret`` may be changed while it runs."""
 
     def __init__(self, port: int, secret: str, delay: float = 0.0, fail_first: int = 0):
+        self.secret = secret
         self.received: list[dict] = []  # every request, duplicates included
         self.unique: dict[str, dict] = {}  # delivery id -> first request
+        self.headers: dict[str, dict] = {}  # delivery id -> the last request's headers
         self.bad_signatures = 0
+        self.refusals: list[str] = []
         self.lock = threading.Lock()
         self.fail_left = fail_first
         sink = self
@@ -48,9 +53,11 @@ class WebhookSink:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                if not verify(secret, body, self.headers.get(SIGNATURE_HEADER, "")):
+                refused = refusal(sink.secret, self.headers, body)
+                if refused:
                     with sink.lock:
                         sink.bad_signatures += 1
+                        sink.refusals.append(refused)
                     self.send_response(401)
                     self.end_headers()
                     return
@@ -66,7 +73,8 @@ class WebhookSink:
                 payload = json.loads(body)
                 with sink.lock:
                     sink.received.append(payload)
-                    sink.unique.setdefault(self.headers[DELIVERY_HEADER], payload)
+                    sink.unique.setdefault(self.headers[ID_HEADER], payload)
+                    sink.headers[self.headers[ID_HEADER]] = dict(self.headers.items())
                 self.send_response(204)
                 self.end_headers()
 

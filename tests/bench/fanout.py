@@ -30,19 +30,21 @@ from conftest import (PG_URL_BASE, TRUSTED_KEYS_DIR, create_database, drop_datab
 from notifications.application import NotificationsApplication  # noqa: E402
 from notifications.bootstrap import known_event_types  # noqa: E402
 from notifications.domainmodel import Subscription  # noqa: E402
+from notifications.outbound import AddressPolicy  # noqa: E402
+from notifications.sealing import load_secret_box  # noqa: E402
 from shared.catalog import load_catalog  # noqa: E402
 from shared.persistence import eventsourcing_env  # noqa: E402
 from shared.relay import events_exchange  # noqa: E402
 from shared.wire import WireEvent  # noqa: E402
 
-SECRET = "bench-webhook-secret-0123456789"
+SECRET = "whsec_YmVuY2gtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ=="  # the sink checks every delivery with it
 
 
 class WebhookSink:
     """The loopback webhook receiver (webhook_sink.py) as a process of its own."""
 
     def __init__(self):
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("webhook_sink.py"))],
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("webhook_sink.py")), SECRET],
                                         stdout=subprocess.PIPE, text=True)
         port = self.process.stdout.readline().strip()
         if not port.isdigit():
@@ -134,14 +136,17 @@ def bare_consume_per_s(amqp_uri: str, count: int) -> float:
 
 
 def subscribe_many(app: NotificationsApplication, count: int, url: str) -> None:
-    """Subscriptions saved in batches straight through the application (setup, not measured)."""
+    """Subscriptions saved in batches straight through the application (setup, not measured).
+    One secret, sealed once, for all: the workers open it once (as they would open each of
+    10,000 different ones once, before the first round)."""
+    sealed = app.secret_box.seal(SECRET)
     batch = []
     for n in range(count):
         batch.append(Subscription.subscribe(
             recipient_id=f"don-vi-{n:05d}", recipient_kind="unit", name=f"Đơn vị {n}", locale="vi",
             filters={"departments": [], "fields": [], "movements": [], "event_types": ["exemplar.awarded"],
                      "exemplar_ids": []},
-            channels=[{"channel": "webhook", "address": url, "secret": SECRET}],
+            channels=[{"channel": "webhook", "address": url, "secret_sealed": sealed}],
             preferences={"muted": False, "digest": False, "quiet_hours": None}))
         if len(batch) == 500:
             app.save(*batch)
@@ -170,12 +175,15 @@ def run(subscribers: int = 10_000, log=print, repeats: int = 5) -> dict:
     database = create_database()
     logs = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     env = {"AMQP_URI": amqp_uri, "NOTIFICATIONS_DATABASE_URL": PG_URL_BASE + database,
-           "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR)}
+           "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR),
+           "NOTIFICATIONS_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}  # the sink listens there
     processes: list[subprocess.Popen] = []
     sink = WebhookSink()
     try:
         app = NotificationsApplication(load_catalog(), known_event_types(),
-                                       env=eventsourcing_env(PG_URL_BASE + database))
+                                       env=eventsourcing_env(PG_URL_BASE + database),
+                                       secret_box=load_secret_box(keys_dir=TRUSTED_KEYS_DIR),  # the services' key
+                                       addresses=AddressPolicy.parse("127.0.0.1"))
         log(f"fan-out: subscribing {subscribers} webhook recipients …")
         subscribe_many(app, subscribers, sink.url)
         service = nameko_run("notifications", env, logs / "notifications.log")

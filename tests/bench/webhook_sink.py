@@ -4,11 +4,13 @@ The receiver's cost is not what the bench measures, yet it shares the machine's 
 with the workers, the broker and the database; the standard library's servers spend
 about 0.2 ms of CPU per request, a fifth of a worker's. So this one is an asyncio
 protocol that understands just what the workers send: keep-alive POSTs with a
-Content-Length body. It counts distinct delivery ids (X-Exemplars-Delivery).
+Content-Length body. It checks each as a Standard Webhooks receiver does (with the secret
+given as its first argument: signature, and timestamp within 5 minutes), answers 401 to
+one that fails, and counts distinct delivery ids (webhook-id) of the others.
 
 Control, on the same port:
     POST /expect?count=N   forget what was seen; /wait answers once N distinct ids arrived
-    GET  /wait?timeout=S   {"seen": n, "done_at": time.monotonic() of the N-th, or null}
+    GET  /wait?timeout=S   {"seen": n, "refused": n, "done_at": time.monotonic() of the N-th, or null}
 
 The first line it prints is the port it listens on.
 """
@@ -21,13 +23,17 @@ import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
+from notifications.channels import refusal
+
 NO_CONTENT = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+UNAUTHORIZED = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class Counter:
     def __init__(self):
         self.seen: set[bytes] = set()
+        self.refused = 0
         self.expected = 0
         self.done: asyncio.Future | None = None
 
@@ -42,8 +48,9 @@ class Counter:
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, counter: Counter):
+    def __init__(self, counter: Counter, secret: str):
         self.counter = counter
+        self.secret = secret
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
 
@@ -70,14 +77,19 @@ class Connection(asyncio.Protocol):
                 return
             if len(self.buffer) < end + 4 + length:
                 return  # the body is still coming
+            body = self.buffer[end + 4:end + 4 + length]
             self.buffer = self.buffer[end + 4 + length:]
-            self.handle(method, target.decode(), headers)
+            self.handle(method, target.decode(), headers, body)
 
-    def handle(self, method: bytes, target: str, headers: dict) -> None:
+    def handle(self, method: bytes, target: str, headers: dict, body: bytes) -> None:
         url = urlsplit(target)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if method == b"POST" and url.path == "/hook":
-            self.counter.add(headers.get(b"x-exemplars-delivery", b""))
+            if refusal(self.secret, {k.decode(): v.decode() for k, v in headers.items()}, body):
+                self.counter.refused += 1
+                self.transport.write(UNAUTHORIZED)
+                return
+            self.counter.add(headers.get(b"webhook-id", b""))
             self.transport.write(NO_CONTENT)
         elif method == b"POST" and url.path == "/expect":
             self.counter.expect(int(query["count"]))
@@ -94,17 +106,19 @@ class Connection(asyncio.Protocol):
                 done_at = await asyncio.wait_for(asyncio.shield(self.counter.done), timeout)
             except asyncio.TimeoutError:
                 pass
-        body = json.dumps({"seen": len(self.counter.seen), "done_at": done_at}).encode()
+        body = json.dumps({"seen": len(self.counter.seen), "refused": self.counter.refused,
+                           "done_at": done_at}).encode()
         self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                              % (len(body), body))
 
 
-async def serve() -> None:
+async def serve(secret: str) -> None:
     counter = Counter()
-    server = await asyncio.get_running_loop().create_server(lambda: Connection(counter), "127.0.0.1", 0, backlog=1024)
+    server = await asyncio.get_running_loop().create_server(lambda: Connection(counter, secret), "127.0.0.1", 0,
+                                                            backlog=1024)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(serve()))
+    sys.exit(asyncio.run(serve(sys.argv[1])))

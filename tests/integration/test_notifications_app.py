@@ -2,23 +2,34 @@
 
 import datetime as dt
 import itertools
+import json
 import uuid
 
 import pytest
+import sqlalchemy
+from cryptography.fernet import Fernet
 
-from notifications.application import NotificationsApplication
+from conftest import TRUSTED_KEYS_DIR, free_port
+from notifications.application import NotificationsApplication, subscriptions
 from notifications.bootstrap import known_event_types
-from shared.errors import InvalidInput
+from notifications.channels import DeliveryFailed, WebhookPools
+from notifications.outbound import AddressPolicy
+from notifications.sealing import SecretBox, new_webhook_secret
+from shared.errors import InvalidInput, RuleViolation
 from shared.persistence import eventsourcing_env
 from shared.wire import WireEvent
+from sinks import WebhookSink
 
 pytestmark = pytest.mark.integration
 _ids = itertools.count(1)
-SECRET = "khoa-bi-mat-du-dai-16"
+SECRET = "whsec_a2hvYS1iaS1tYXQtZHUtZGFpLTE2LWJ5dGUtdGhlby1jaHVhbg=="
+KEY = Fernet.generate_key()  # this module's key for webhook secrets (the service's, in production)
+LOOPBACK = AddressPolicy.parse("127.0.0.1")  # the test receivers listen there
 
 
-def app_on(catalog, url):
-    return NotificationsApplication(catalog, known_event_types(), env=eventsourcing_env(url))
+def app_on(catalog, url, box=None, addresses=LOOPBACK):
+    return NotificationsApplication(catalog, known_event_types(), env=eventsourcing_env(url),
+                                    secret_box=box or SecretBox([KEY]), addresses=addresses)
 
 
 def subscriber(n=1, **overrides):
@@ -169,3 +180,193 @@ def test_a_fan_out_interrupted_between_chunks_is_finished_by_the_redelivery(cata
     assert app.ledger.for_event(key)["total"] == 15  # the first chunk's rows kept, not doubled
     assert app.consumer.handled(detected)
     assert sorted(receive(app, detected)) == sorted(r["delivery_id"] for r in app.ledger.for_event(key)["items"])
+
+
+# -- webhook secrets and addresses -----------------------------------------------------------
+
+def raw_log(app) -> list[bytes]:
+    """Every stored event's bytes, as the database holds them."""
+    with app.recorder.datastore.engine.connect() as conn:
+        table = app.recorder.events_table_name
+        return [bytes(state) for (state,) in conn.execute(sqlalchemy.text(f"SELECT state FROM {table}"))]
+
+
+def read_model_text(app) -> str:
+    with app.ledger.engine.connect() as conn:
+        return " ".join(str(row) for row in conn.execute(sqlalchemy.select(subscriptions)))
+
+
+def deliverer_for(app, url, tmp_path, key=KEY):
+    from notifications.worker import Deliverer
+
+    key_file = tmp_path / f"secrets-{uuid.uuid4().hex[:6]}.key"
+    key_file.write_bytes(key + b"\n")
+    deliverer = Deliverer({"DATABASE_URL": url, "SECRETS_KEY_FILE": str(key_file), "WEBHOOK_ALLOW_HOSTS": "127.0.0.1"})
+    deliverer.subscriptions.recheck_s = 0  # see each change at once, not within a second
+    return deliverer
+
+
+def webhook_only(url, secret=SECRET):
+    return [{"channel": "webhook", "address": url, **({"secret": secret} if secret else {})}]
+
+
+def test_the_log_and_the_read_model_hold_the_webhook_secret_sealed_never_in_clear(catalog, database_url):
+    app = app_on(catalog, database_url)
+    subscription_id = app.subscribe(subscriber(1))["id"]
+    stored = raw_log(app)
+    assert any("Cán bộ 1".encode() in state for state in stored)  # the bytes are readable: the test means something
+    clear_key = SECRET.removeprefix("whsec_")
+    assert not any(SECRET.encode() in state or clear_key.encode() in state for state in stored)
+    assert SECRET not in read_model_text(app) and clear_key not in read_model_text(app)
+    webhook = app.repository.get(uuid.UUID(subscription_id)).webhook()
+    assert "secret" not in webhook and SecretBox([KEY]).open(webhook["secret_sealed"]) == SECRET
+
+
+def test_a_webhook_without_a_secret_gets_one_answered_once(catalog, database_url):
+    app = app_on(catalog, database_url)
+    answer = app.subscribe(subscriber(1, channels=webhook_only("http://127.0.0.1:9/hook", secret="")))
+    assert answer["webhook_secret"].startswith("whsec_")
+    assert not any(answer["webhook_secret"].encode() in state for state in raw_log(app))
+    assert "webhook_secret" not in app.subscribe(subscriber(2))  # given by the subscriber: not echoed
+
+
+@pytest.mark.parametrize("channels,field,words", [
+    (webhook_only("http://127.0.0.1:9/hook", secret="khoa-bi-mat-du-dai-16"), "channels.0.secret", "whsec_"),
+    ([{"channel": "email", "address": "a@yenthe.example.vn", "secret": SECRET}], "channels.0.secret", "webhook"),
+    (webhook_only("http://10.1.2.3/hook"), "channels.0.address", "mạng riêng"),
+    (webhook_only("http://169.254.169.254/latest/meta-data/"), "channels.0.address", "siêu dữ liệu"),
+    (webhook_only("http://[::1]:8080/hook"), "channels.0.address", "loopback"),
+    (webhook_only("http://localhost:8080/hook"), "channels.0.address", "127.0.0.1"),  # a name, resolved
+    (webhook_only("https://khong-co-may-nay.invalid/hook"), "channels.0.address", "Không tìm thấy máy chủ"),
+])
+def test_a_bad_webhook_secret_or_address_is_refused_naming_the_field(catalog, database_url, channels, field, words):
+    app = app_on(catalog, database_url, addresses=AddressPolicy())  # production: nothing private allowed
+    with pytest.raises(InvalidInput) as caught:
+        app.subscribe(subscriber(1, channels=channels))
+    assert caught.value.detail == field and field in caught.value.message and words in caught.value.message
+    assert app.subscriptions.active() == [] and raw_log(app) == []
+
+
+def test_an_email_channel_is_one_address_never_a_list(catalog, database_url):
+    app = app_on(catalog, database_url)
+    for smuggled in ("a@x.example.vn,b@y.example.vn", "a@x.example.vn; b@y.example.vn",
+                     "Cán bộ <a@x.example.vn>", "a@x.example.vn\nBcc: b@y.example.vn"):
+        with pytest.raises(InvalidInput) as caught:
+            app.subscribe(subscriber(1, channels=[{"channel": "email", "address": smuggled}]))
+        assert caught.value.detail == "channels.0"
+
+
+def test_an_old_subscription_with_a_clear_secret_still_delivers_once_sealed(catalog, postgres_url, tmp_path):
+    """Events recorded before sealing carry the secret in clear: they are never edited. The
+    read model leaves it out; the service seals it by a new event, and deliveries go on,
+    signed with the very same secret."""
+    from notifications.domainmodel import Subscription
+
+    app = app_on(catalog, postgres_url)
+    old_secret = "khoa-cu-cua-bao-bac-giang-2018"
+    with WebhookSink(free_port(), old_secret) as hook:
+        old = Subscription.subscribe(recipient_id="bao-bac-giang", recipient_kind="unit", name="Báo Bắc Giang",
+                                     locale="vi", filters={"fields": ["household-economy"]},
+                                     channels=[{"channel": "inbox", "address": "", "secret": ""},
+                                               {"channel": "webhook", "address": hook.url, "secret": old_secret}],
+                                     preferences={"muted": False, "digest": False, "quiet_hours": None})
+        app.save(old)  # as the service of 2026 recorded it
+        app.subscriptions.catch_up()
+        assert old_secret not in read_model_text(app)
+        assert app.reseal_secrets(legacy_only=True) == {"legacy": 1, "rekeyed": 0}
+        assert app.reseal_secrets() == {"legacy": 0, "rekeyed": 0}  # done once
+        assert app.repository.get(old.id).version == 2  # a new event; the first one is as it was
+        assert any(old_secret.encode() in state for state in raw_log(app))  # (history is not rewritten)
+        webhook_delivery = [d for d in receive(app, event()) if app.ledger.delivery(d)["channel"] == "webhook"][0]
+        assert deliverer_for(app, postgres_url, tmp_path).deliver(webhook_delivery) == "sent"
+        assert list(hook.unique) == [webhook_delivery] and hook.bad_signatures == 0
+
+
+def test_a_rotated_secret_is_what_the_receiver_must_verify_with(catalog, postgres_url, tmp_path):
+    app = app_on(catalog, postgres_url)
+    with WebhookSink(free_port(), SECRET) as hook:
+        subscription_id = app.subscribe(subscriber(1, channels=webhook_only(hook.url)))["id"]
+        deliverer = deliverer_for(app, postgres_url, tmp_path)
+        first = receive(app, event())[0]
+        assert deliverer.deliver(first) == "sent" and hook.bad_signatures == 0
+        rotated = app.rotate_secret(subscription_id, {})
+        new_secret = rotated["webhook_secret"]
+        assert new_secret != SECRET and not any(new_secret.encode() in state for state in raw_log(app))
+        second = receive(app, event())[0]
+        with pytest.raises(DeliveryFailed):  # the receiver still checks with the old secret: 401
+            deliverer.deliver(second)
+        assert hook.bad_signatures == 1 and list(hook.unique) == [first]
+        hook.secret = new_secret  # the subscriber takes the new one
+        assert deliverer.deliver(second) == "sent" and list(hook.unique) == [first, second]
+    given = new_webhook_secret()
+    assert "webhook_secret" not in app.rotate_secret(subscription_id, {"secret": given})  # given: not echoed
+    with pytest.raises(InvalidInput):
+        app.rotate_secret(subscription_id, {"secret": "ngan-qua"})
+    inbox_only = app.subscribe(subscriber(2, channels=[{"channel": "inbox"}]))["id"]
+    with pytest.raises(InvalidInput):
+        app.rotate_secret(inbox_only, {})
+
+
+def test_a_new_service_key_reseals_every_secret_and_the_old_key_can_then_go(catalog, postgres_url, tmp_path):
+    app = app_on(catalog, postgres_url)
+    with WebhookSink(free_port(), SECRET) as hook:
+        app.subscribe(subscriber(1, channels=webhook_only(hook.url)))
+        app.subscribe(subscriber(2, channels=webhook_only(hook.url)))
+        new_key = Fernet.generate_key()
+        rotated = app_on(catalog, postgres_url, box=SecretBox([new_key, KEY]))  # the new key first in the file
+        assert rotated.reseal_secrets() == {"legacy": 0, "rekeyed": 2}
+        assert rotated.reseal_secrets() == {"legacy": 0, "rekeyed": 0}
+        delivery = receive(rotated, event())[0]
+        assert deliverer_for(rotated, postgres_url, tmp_path, key=new_key).deliver(delivery) == "sent"  # new key alone
+        assert hook.bad_signatures == 0 and list(hook.unique) == [delivery]
+
+
+def test_nothing_is_sent_for_a_cancelled_subscription(catalog, postgres_url, tmp_path):
+    app = app_on(catalog, postgres_url)
+    with WebhookSink(free_port(), SECRET) as hook:
+        subscription_id = app.subscribe(subscriber(1, channels=[{"channel": "inbox"}, *webhook_only(hook.url)]))["id"]
+        deliverer = deliverer_for(app, postgres_url, tmp_path)
+        waiting = receive(app, event())
+        assert len(waiting) == 2 and deliverer.subscriptions.webhook_key(subscription_id)  # opened and kept
+        app.cancel(subscription_id, {"reason": "Báo thôi nhận tin"})
+        assert {app.ledger.delivery(d)["status"] for d in waiting} == {"cancelled"}
+        assert [deliverer.deliver(d) for d in waiting] == ["already-sent-or-unknown"] * 2
+        app.ledger.requeue(waiting)  # as if queued again behind the cancellation's back
+        assert [deliverer.deliver(d) for d in waiting] == ["cancelled"] * 2
+        assert hook.received == [] and app.ledger.inbox_of("nguoi-1")["total"] == 0
+        assert deliverer.subscriptions._opened == {}  # its secret forgotten by the worker
+        assert "secret_sealed" not in read_model_text(app)  # and by the read model
+        with pytest.raises(RuleViolation):
+            app.rotate_secret(subscription_id, {})
+
+
+def test_a_webhook_whose_address_is_refused_when_sending_is_parked_at_once(catalog, postgres_url, tmp_path):
+    """Allowed when subscribing, refused when sending (the operator narrowed the allow-list,
+    or the name now resolves elsewhere): retrying cannot help, so it is parked with the reason."""
+    app = app_on(catalog, postgres_url)
+    app.subscribe(subscriber(1, channels=webhook_only("http://127.0.0.1:9/hook")))
+    delivery = receive(app, event())[0]
+    deliverer = deliverer_for(app, postgres_url, tmp_path)
+    deliverer.http = WebhookPools(concurrency=1, addresses=AddressPolicy())
+    assert deliverer.deliver(delivery) == "parked"
+    row = app.ledger.delivery(delivery)
+    assert row["status"] == "parked" and "127.0.0.1, a loopback address; refused" in row["last_error"]
+
+
+def test_subscription_events_leave_the_service_without_their_secrets(catalog, postgres_url, amqp_uri):
+    from notifications.bootstrap import SubscriptionRelay
+    from shared.signing import load_signer
+
+    app = app_on(catalog, postgres_url)
+    subscription_id = app.subscribe(subscriber(1))["id"]
+    app.rotate_secret(subscription_id, {})
+    relay = SubscriptionRelay(app, "notifications", "notifications-test",
+                              amqp_uri, load_signer("notifications-test", keys_dir=TRUSTED_KEYS_DIR))
+    try:
+        wired = [relay.to_wire(n) for n in app.recorder.select_notifications(start=1, limit=10)]
+    finally:
+        relay.close()
+    assert [w.type for w in wired] == ["subscription.created", "subscription.secret_rotated"]
+    payloads = json.dumps([w.payload for w in wired])
+    assert "secret" not in payloads and "whsec_" not in payloads and "127.0.0.1:9/hook" in payloads
+    assert wired[1].payload == {"channel": "webhook"}

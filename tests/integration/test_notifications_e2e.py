@@ -18,7 +18,7 @@ from sinks import SmtpSink, WebhookSink
 
 pytestmark = pytest.mark.integration
 ACTION_OF = {command: action for action, command in ACTIONS.items()}
-SECRET = "khoa-ky-hmac-cua-tinh-doan"
+SECRET = "whsec_a2hvYS1reS1obWFjLWN1YS10aW5oLWRvYW4tYmFjLWdpYW5n"
 DISTRICT = "huyen-yen-the"
 
 
@@ -103,9 +103,50 @@ def test_a_bad_subscription_is_refused_over_http(notify_system):
     assert refused.status_code == 400 and refused.json()["field"] == "channels.0"
 
 
-def publish_awarded(system, exemplar_id: uuid.UUID) -> WireEvent:
-    event = WireEvent(type="exemplar.awarded", source="nominations", instance=f"e2e-{uuid.uuid4().hex[:6]}",
-                      notification_id=1, aggregate_id=exemplar_id, aggregate_version=9,
+@pytest.mark.parametrize("address", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1:15672/api",
+                                     "http://[fd00::1]/hook", "http://127.0.0.2:5432/"])
+def test_a_webhook_to_an_internal_address_is_refused_over_http(notify_system, address):
+    """The test system allows 127.0.0.1 (its receivers listen there), nothing else internal."""
+    refused = post(notify_system, "/subscriptions", {"recipient_id": "x", "recipient_kind": "person", "name": "X",
+                                                     "channels": [{"channel": "webhook", "address": address}]})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["field"] == "channels.0.address" and "webhook" in refused.json()["title"]
+
+
+def test_a_webhook_secret_made_by_the_service_rotated_and_dropped_on_cancel(notify_system):
+    """The service makes the secret and answers it once; a rotation (officers' CLI) changes
+    what the receiver verifies with; after the cancellation nothing reaches it."""
+    exemplar_id = uuid.uuid4()
+    with WebhookSink(free_port(), "") as hook:
+        created = post(notify_system, "/subscriptions", {
+            "recipient_id": "bao-bac-giang", "recipient_kind": "unit", "name": "Báo Bắc Giang",
+            "exemplar_ids": [str(exemplar_id)], "channels": [{"channel": "webhook", "address": hook.url}]})
+        assert created.status_code == 201, created.text
+        subscription_id, hook.secret = created.json()["id"], created.json()["webhook_secret"]
+        time.sleep(1.5)  # the subscription reaches the read model before the event
+        instance = publish_awarded(notify_system, exemplar_id).instance
+        first = wait_for(lambda: list(hook.unique) or None, what="the first webhook")
+        assert hook.bad_signatures == 0
+
+        rotated = notify_system.cli("rotate-secret", subscription_id)
+        assert rotated.returncode == 0, rotated.stderr
+        old_secret, hook.secret = hook.secret, __import__("json").loads(rotated.stdout)["webhook_secret"]
+        assert hook.secret != old_secret
+        publish_awarded(notify_system, exemplar_id, instance, 2)
+        wait_for(lambda: len(hook.unique) == 2, what="the webhook signed with the new secret")
+        assert hook.bad_signatures == 0
+
+        cancelled = post(notify_system, f"/subscriptions/{subscription_id}/cancellation", {"reason": "Thôi nhận"})
+        assert cancelled.status_code == 200, cancelled.text
+        publish_awarded(notify_system, exemplar_id, instance, 3)
+        time.sleep(3)
+        assert len(hook.received) == 2 and first[0] in hook.unique
+
+
+def publish_awarded(system, exemplar_id: uuid.UUID, instance: str | None = None, notification_id: int = 1) -> WireEvent:
+    """``instance``: the log that holds the exemplar (its next event comes from the same one)."""
+    event = WireEvent(type="exemplar.awarded", source="nominations", instance=instance or f"e2e-{uuid.uuid4().hex[:6]}",
+                      notification_id=notification_id, aggregate_id=exemplar_id, aggregate_version=8 + notification_id,
                       business_date=dt.date(2018, 10, 12),
                       payload={"award_id": str(uuid.uuid4()), "award_form": "giay-khen",
                                "decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế",

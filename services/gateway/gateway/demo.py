@@ -35,7 +35,7 @@ from rich.console import Console
 
 from gateway import access, launcher
 from gateway.cli import print_history
-from notifications.channels import SIGNATURE_HEADER, verify
+from notifications.channels import verify
 
 console = Console()
 
@@ -95,15 +95,15 @@ def case_of(council: str, exemplar_id: str, status: str | None = None):
     return next((c for c in cases["items"] if c["exemplar_id"] == exemplar_id), None)
 
 
-WEBHOOK_SECRET = "khoa-demo-hoi-nong-dan-tinh-bac-giang"
-
-
 class Receivers:
     """A real SMTP server and webhook receiver on loopback, as a subscriber's would be."""
 
     def __init__(self):
         self.mails: list = []
         self.hooks: list[dict] = []
+        # The newspaper's webhook secret: made by the notifications service when it subscribes
+        # and answered once (Standard Webhooks, "whsec_…"); the receiver checks each delivery with it.
+        self.webhook_secret = ""
         receivers = self
 
         class Mail:
@@ -114,7 +114,7 @@ class Receivers:
         class Hook(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                signed = verify(WEBHOOK_SECRET, body, self.headers.get(SIGNATURE_HEADER, ""))
+                signed = verify(receivers.webhook_secret, self.headers, body)  # refuses a stale timestamp too
                 receivers.hooks.append(json.loads(body) | {"signature_ok": signed})
                 self.send_response(204 if signed else 401)
                 self.end_headers()
@@ -157,11 +157,12 @@ def play(receivers: Receivers) -> None:
         "fields": ["household-economy"], "event_types": ["exemplar.awarded"],
         "channels": [{"channel": "inbox"}, {"channel": "email", "address": "vanphong@hoinongdan.bacgiang.example.vn"}],
     })
-    post("/subscriptions", {
+    newspaper = post("/subscriptions", {
         "recipient_id": f"bao-bac-giang-{run}", "recipient_kind": "unit", "name": "Báo Bắc Giang",
         "fields": ["household-economy"], "event_types": ["exemplar.awarded"],
-        "channels": [{"channel": "webhook", "address": receivers.webhook_url, "secret": WEBHOOK_SECRET}],
+        "channels": [{"channel": "webhook", "address": receivers.webhook_url}],
     })
+    receivers.webhook_secret = newspaper["webhook_secret"]
 
     step("Quý II/2018: Hội Nông dân huyện phát hiện hộ làm kinh tế giỏi")
     exemplar = post("/exemplars", {

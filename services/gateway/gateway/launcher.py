@@ -38,6 +38,7 @@ WORKER = ("notifications.worker", PROJECT_ROOT / "services/notifications/config.
 # Deliveries one worker runs at once (its nameko max_workers, and so its prefetch): they mostly
 # wait on the receivers, and their ledger statements are shared, so more at once is cheaper each.
 WORKER_CONCURRENCY = "128"
+LOOPBACK_RECEIVERS = "127.0.0.1,localhost"  # where `make run`'s webhooks may go (notifications/outbound.py)
 
 
 def with_workers(count: int) -> dict:
@@ -73,6 +74,10 @@ def environment_for(name: str, base: dict | None = None) -> dict:
     council its own database, e.g. postgresql://…/exemplars_{jurisdiction}."""
     env = {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | dict(os.environ if base is None else base)
     env |= spec_of(name)[2]
+    if name.startswith("notifications"):
+        # The receivers of `make run` (the demo's) listen on this machine: loopback is allowed
+        # here by name; a deployment allows no private address unless its operator says so.
+        env.setdefault("NOTIFICATIONS_WEBHOOK_ALLOW_HOSTS", LOOPBACK_RECEIVERS)
     if name.startswith("notifications-worker-"):
         env["NOTIFICATIONS_MAX_WORKERS"] = env.get("NOTIFICATIONS_WORKER_CONCURRENCY", WORKER_CONCURRENCY)
     if "AWARDS_JURISDICTION" in spec_of(name)[2] and "{jurisdiction}" in env.get("AWARDS_DATABASE_URL", ""):

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
 import re
+import socket
 import uuid
 from typing import Annotated, Any, Iterator, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, RecordConflictError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select, update
 
 from notifications.domainmodel import FILTER_KEYS, Subscription, in_quiet_hours, matches, quiet_hours_end
 from notifications.ledger import Ledger, deliveries, exemplar_facts, notification_events, now
+from notifications.outbound import AddressPolicy, RefusedAddress
+from notifications.sealing import SealingError, SecretBox, is_webhook_secret, load_secret_box, new_webhook_secret
 from shared.catalog import Catalog
 from shared.consumer import IdempotentConsumer
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound, RuleViolation
 from shared.projection import Projection
 from shared.schema import insert_ignoring_duplicates
 from shared.validation import ID_MAX, LIST_MAX, NAME_MAX, TEXT_MAX, Code, Identifier, Name, parse
 from shared.wire import WireEvent
 
+log = logging.getLogger(__name__)
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 # Ledger rows committed, and their jobs queued, at a time: workers start on the first
 # chunk instead of waiting for a whole fan-out to be recorded.
@@ -38,7 +45,9 @@ class Channel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     channel: Literal["inbox", "email", "webhook"]
     address: Annotated[str, Field(max_length=ADDRESS_MAX)] = ""  # email address or https URL; empty for the inbox
-    secret: Annotated[str, Field(max_length=200)] = ""  # webhook HMAC key
+    # A webhook's Standard Webhooks secret, "whsec_<base64 of 24-64 bytes>"; left empty, the
+    # service makes one and answers it once. Stored sealed only (notifications.sealing).
+    secret: Annotated[str, Field(max_length=200)] = ""
 
     @model_validator(mode="after")
     def _address_fits_channel(self):
@@ -48,9 +57,12 @@ class Channel(BaseModel):
             url = urlparse(self.address)
             if url.scheme not in ("http", "https") or not url.hostname:
                 raise ValueError(f"malformed webhook URL {self.address!r}")
-            if len(self.secret) < 16:
-                raise ValueError("a webhook needs a secret of at least 16 characters to sign with")
         return self
+
+
+class RotateSecret(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    secret: Annotated[str, Field(max_length=200)] = ""  # the new whsec_ secret; empty: the service makes one
 
 
 class QuietHours(BaseModel):
@@ -117,10 +129,19 @@ subscriptions = Table(
 )
 
 
+def _stored_channels(channels: list[dict], active: bool = True) -> str:
+    """A subscription's channels as the read model keeps them: a webhook's secret sealed, and
+    only while the subscription is active; never one in clear (events from before sealing
+    carry one: it is left out, and the service seals it by a new event)."""
+    dropped = ("secret",) if active else ("secret", "secret_sealed")
+    return json.dumps([{k: v for k, v in channel.items() if k not in dropped} for channel in channels])
+
+
 class SubscriptionsProjection(Projection):
     name = "read-model:subscriptions"
     metadata = metadata
     table = subscriptions
+    version = 2  # 2: webhook secrets kept sealed only (version 1 kept them in clear)
 
     _active: list[dict] | None = None  # decoded once, until the next subscription event
 
@@ -129,14 +150,19 @@ class SubscriptionsProjection(Projection):
         p = event["payload"]
         if event["type"] == "subscription.created":
             return {"id": event["aggregate_id"], "recipient_id": p["recipient_id"], "name": p["name"],
-                    "locale": p["locale"], "filters": json.dumps(p["filters"]), "channels": json.dumps(p["channels"]),
+                    "locale": p["locale"], "filters": json.dumps(p["filters"]),
+                    "channels": _stored_channels(p["channels"]),
                     "preferences": json.dumps(p["preferences"]), "active": True}
         if row is None:
             return None
         if event["type"] == "subscription.preferences_changed":
             return {**row, "preferences": json.dumps(p["preferences"])}
-        if event["type"] == "subscription.cancelled":
-            return {**row, "active": False}
+        if event["type"] == "subscription.cancelled":  # its secret is no longer used: not kept either
+            return {**row, "active": False, "channels": _stored_channels(json.loads(row["channels"]), active=False)}
+        if event["type"] in ("subscription.secret_sealed", "subscription.secret_rotated") and row["active"]:
+            channels = [c | {"secret_sealed": p["secret_sealed"]} if c["channel"] == p["channel"] else c
+                        for c in json.loads(row["channels"])]
+            return {**row, "channels": _stored_channels(channels)}
         return None
 
     def catch_up(self) -> int:
@@ -163,9 +189,15 @@ class SubscriptionsProjection(Projection):
 class NotificationsApplication(Application):
     name = "Notifications"  # frozen: table names derive from it
 
-    def __init__(self, catalog: Catalog, known_event_types: set[str], env: dict[str, str] | None = None):
+    def __init__(self, catalog: Catalog, known_event_types: set[str], env: dict[str, str] | None = None,
+                 secret_box: SecretBox | None = None, addresses: AddressPolicy | None = None):
+        """``secret_box``: the service's key for webhook secrets (by default from
+        NOTIFICATIONS_SECRETS_KEY_FILE, or the development key); ``addresses``: where webhooks
+        may go (by default NOTIFICATIONS_WEBHOOK_ALLOW_HOSTS, else public addresses only)."""
         self.catalog = catalog
         self.known_event_types = known_event_types
+        self.secret_box = secret_box or load_secret_box(os.environ.get("NOTIFICATIONS_SECRETS_KEY_FILE") or None)
+        self.addresses = addresses or AddressPolicy.from_environ()
         super().__init__(env=env)
         engine = self.recorder.datastore.engine
         self.ledger = Ledger(engine)
@@ -175,15 +207,104 @@ class NotificationsApplication(Application):
     # -- subscriptions -------------------------------------------------------------------
 
     def subscribe(self, data: dict) -> dict:
+        """Record a subscription. A webhook without a secret gets one made here, answered
+        once as ``webhook_secret`` (only its sealed form is kept)."""
         cmd = parse(Subscribe, data)
         _check_codes(self.catalog, self.known_event_types, cmd)
         filters = {key: [str(v) for v in getattr(cmd, key)] for key in FILTER_KEYS}
+        channels, made = [], None
+        for n, channel in enumerate(cmd.channels):
+            stored = {"channel": channel.channel, "address": channel.address}
+            if channel.channel == "webhook":
+                secret = self._new_secret(channel.secret, f"channels.{n}.secret")
+                self._check_webhook_address(channel.address, f"channels.{n}.address")  # resolving its name
+                made = None if channel.secret else secret
+                stored["secret_sealed"] = self.secret_box.seal(secret)
+            elif channel.secret:
+                raise InvalidInput(f"Chỉ kênh webhook có khóa ký (trường «channels.{n}.secret»).",
+                                   f"a secret on the {channel.channel} channel", f"channels.{n}.secret")
+            channels.append(stored)
         subscription = Subscription.subscribe(
             recipient_id=cmd.recipient_id, recipient_kind=cmd.recipient_kind, name=cmd.name, locale=cmd.locale,
-            filters=filters, channels=[c.model_dump() for c in cmd.channels],
-            preferences=cmd.preferences.model_dump(mode="json"))
+            filters=filters, channels=channels, preferences=cmd.preferences.model_dump(mode="json"))
         self.save(subscription)
-        return {"id": str(subscription.id), "version": subscription.version}
+        answer = {"id": str(subscription.id), "version": subscription.version}
+        return answer | ({"webhook_secret": made} if made else {})
+
+    def _check_webhook_address(self, url: str, field: str) -> None:
+        try:
+            self.addresses.check_url(url)
+        except RefusedAddress as refused:
+            raise InvalidInput(f"Không được gửi webhook tới địa chỉ này (trường «{field}»): {refused.vietnamese()}. "
+                               "Nếu đây là máy chủ nội bộ được phép, nhờ quản trị viên thêm nó vào danh sách cho phép.",
+                               str(refused), field) from None
+        except (socket.gaierror, UnicodeError, ValueError) as exc:
+            host = urlparse(url).hostname
+            raise InvalidInput(f"Không tìm thấy máy chủ «{host}» của địa chỉ webhook (trường «{field}»).",
+                               f"webhook host {host!r} does not resolve: {exc}", field) from None
+
+    @staticmethod
+    def _new_secret(given: str, field: str) -> str:
+        if not given:
+            return new_webhook_secret()
+        if not is_webhook_secret(given):
+            raise InvalidInput(f"Khóa ký webhook (trường «{field}») phải có dạng «whsec_» và chuỗi base64 của 24 đến "
+                               "64 byte ngẫu nhiên (chuẩn Standard Webhooks); để trống để hệ thống tự tạo.",
+                               "webhook secret is not whsec_<base64 of 24-64 bytes>", field)
+        return given
+
+    def rotate_secret(self, subscription_id: Any, data: dict) -> dict:
+        """A new webhook secret (given, or made here and answered once as ``webhook_secret``);
+        deliveries from now on are signed with it."""
+        cmd = parse(RotateSecret, data)
+        subscription = self._get(subscription_id)
+        if not subscription.active:
+            raise RuleViolation(f"Đăng ký «{subscription_id}» đã huỷ: không còn khóa ký để đổi.",
+                                f"subscription {subscription_id} is cancelled", "subscription-cancelled")
+        if subscription.webhook() is None:
+            raise InvalidInput(f"Đăng ký «{subscription_id}» không có kênh webhook để đổi khóa ký.",
+                               f"subscription {subscription_id} has no webhook", "secret")
+        secret = self._new_secret(cmd.secret, "secret")
+        subscription.rotate_secret("webhook", self.secret_box.seal(secret))
+        self.save(subscription)
+        self.subscriptions.catch_up()  # the workers sign with the new one from their next look
+        answer = {"id": str(subscription.id), "version": subscription.version}
+        return answer | ({} if cmd.secret else {"webhook_secret": secret})
+
+    def reseal_secrets(self, legacy_only: bool = False) -> dict:
+        """Seal again, as new events, each active subscription's webhook secret that is in clear
+        in its log (recorded before sealing) or, unless ``legacy_only``, sealed under a key
+        that no longer seals (after a key rotation: a new key first in the key file). The
+        secrets do not change; receivers notice nothing."""
+        resealed = {"legacy": 0, "rekeyed": 0}
+        for row in self.subscriptions.active():
+            webhook = next((c for c in row["channels"] if c["channel"] == "webhook"), None)
+            if webhook is None or (webhook.get("secret_sealed") and
+                                   (legacy_only or self.secret_box.is_current(webhook["secret_sealed"]))):
+                continue
+            subscription = self._get(row["id"])
+            channel = subscription.webhook()
+            if not subscription.active or channel is None:
+                continue
+            try:
+                if channel.get("secret_sealed"):
+                    sealed, kind = self.secret_box.reseal(channel["secret_sealed"]), "rekeyed"
+                else:
+                    sealed, kind = self.secret_box.seal(channel["secret"]), "legacy"
+            except SealingError:
+                log.error("subscription %s: its sealed webhook secret opens with no key we hold", row["id"])
+                continue
+            subscription.seal_secret("webhook", sealed)
+            try:
+                self.save(subscription)
+            except (IntegrityError, RecordConflictError):  # another copy of the service sealed it first
+                continue
+            resealed[kind] += 1
+        if any(resealed.values()):
+            self.subscriptions.catch_up()
+            log.info("webhook secrets sealed again: %d in clear before, %d under an old key",
+                     resealed["legacy"], resealed["rekeyed"])
+        return resealed
 
     def change_preferences(self, subscription_id: Any, data: dict) -> dict:
         preferences = parse(Preferences, data)
@@ -193,10 +314,14 @@ class NotificationsApplication(Application):
         return {"id": str(subscription.id), "version": subscription.version}
 
     def cancel(self, subscription_id: Any, data: dict) -> dict:
+        """Cancel: nothing more is sent to it, not even what was already waiting, and its
+        webhook secret is used no more (the read model and the workers drop it)."""
         cmd = parse(Cancel, data)
         subscription = self._get(subscription_id)
         subscription.cancel(cmd.reason)
         self.save(subscription)
+        self.ledger.cancel_waiting(str(subscription.id))
+        self.subscriptions.catch_up()
         return {"id": str(subscription.id), "active": subscription.active}
 
     def _get(self, subscription_id: Any) -> Subscription:

@@ -8,18 +8,22 @@ import time
 from dataclasses import dataclass
 
 import kombu
+from eventsourcing.persistence import Notification
 
 from awards.domainmodel import Award, Case
 from nominations.domainmodel import event_types
 from notifications.application import NotificationsApplication
+from notifications.domainmodel import without_secrets
 from notifications.ledger import DELIVERY_QUEUE
+from notifications.outbound import AddressPolicy
+from notifications.sealing import box_from_config
 from shared.catalog import load_catalog
 from shared.confirms import ConfirmingPublisher
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
 from shared.sealer import Sealer
 from shared.signing import signer_from_config
-from shared.wire import WireEvent
+from shared.wire import WireEvent, describe_event, wire_event
 
 SERVICE = "notifications"
 log = logging.getLogger(__name__)
@@ -61,6 +65,16 @@ class JobPublisher:
             return self.queue(conn.channel()).queue_declare(passive=True).message_count
 
 
+class SubscriptionRelay(Relay):
+    """Subscription events go out without their webhook secrets, not even sealed: no one
+    outside this service has any use for them."""
+
+    def to_wire(self, notification: Notification) -> WireEvent:
+        described = describe_event(self.app.mapper.to_domain_event(notification))
+        described["payload"] = without_secrets(described["payload"])
+        return wire_event(described, self.source, self.instance, notification.id).signed(self.signer)
+
+
 @dataclass
 class NotificationsRuntime:
     app: NotificationsApplication
@@ -69,9 +83,13 @@ class NotificationsRuntime:
     jobs: JobPublisher
     instance: str
     digest_hour: int = 7
+    legacy_sealed: bool = False
 
     def background_catch_up(self) -> None:
         self.app.subscriptions.catch_up()
+        if not self.legacy_sealed:  # once a start: secrets still in clear in old events get sealed
+            self.app.reseal_secrets(legacy_only=True)
+            self.legacy_sealed = True
         self.sealer.seal_pending()
 
     def receive(self, event: WireEvent) -> int:
@@ -93,10 +111,11 @@ def build(config: dict) -> NotificationsRuntime:
     catalog = load_catalog(config.get("CATALOG_DIR") or None)
     database_url = config.get("DATABASE_URL") or default_database_url(SERVICE)
     instance = config.get("INSTANCE_ID") or SERVICE
-    app = NotificationsApplication(catalog, known_event_types(), env=eventsourcing_env(database_url))
+    app = NotificationsApplication(catalog, known_event_types(), env=eventsourcing_env(database_url),
+                                   secret_box=box_from_config(config), addresses=AddressPolicy.from_config(config))
 
     signer = signer_from_config(config, instance, service=SERVICE)  # signs checkpoints (and wire events)
-    relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer)
+    relay = SubscriptionRelay(app, SERVICE, instance, config["AMQP_URI"], signer)
     sealer = Sealer(app, signer)
     return NotificationsRuntime(app, relay, sealer, JobPublisher(config["AMQP_URI"]), instance,
                                 int(config.get("DIGEST_HOUR") or 7))

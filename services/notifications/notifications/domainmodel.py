@@ -4,6 +4,12 @@ A subscription says who (a person or a unit, with a locale), what (filters on
 department, field, movement, event type or one exemplar; an empty filter means any),
 how (channels: in-app inbox, email, webhook) and when (muted, daily digest, quiet hours).
 Event class names and this module's path are stored topics: frozen.
+
+A webhook channel carries its secret sealed (``secret_sealed``, see notifications.sealing):
+the log never holds it in clear. Subscriptions recorded before that carry ``secret`` in
+clear in their Subscribed event; events are never edited, so such a subscription gets a
+SecretSealed event (the same secret, sealed) and, better, a SecretRotated one (a new
+secret: the one in the old event is then worthless).
 """
 
 from __future__ import annotations
@@ -45,6 +51,24 @@ class Subscription(Aggregate):
         def apply(self, subscription: Subscription) -> None:
             subscription.active = False
 
+    class SecretSealed(Event):
+        """The same secret, sealed again: a legacy clear one, or under the service's new key."""
+        wire_type = "subscription.secret_sealed"
+        channel: str
+        secret_sealed: str
+
+        def apply(self, subscription: Subscription) -> None:
+            subscription.set_sealed(self.channel, self.secret_sealed)
+
+    class SecretRotated(Event):
+        """A new secret: receivers verify with it from now on."""
+        wire_type = "subscription.secret_rotated"
+        channel: str
+        secret_sealed: str
+
+        def apply(self, subscription: Subscription) -> None:
+            subscription.set_sealed(self.channel, self.secret_sealed)
+
     def __init__(self, recipient_id, recipient_kind, name, locale, filters, channels, preferences):
         self.recipient_id = recipient_id
         self.recipient_kind = recipient_kind
@@ -65,6 +89,29 @@ class Subscription(Aggregate):
     def cancel(self, reason: str) -> None:
         if self.active:
             self.trigger_event(self.Cancelled, reason=reason)
+
+    def webhook(self) -> dict | None:
+        return next((c for c in self.channels if c["channel"] == "webhook"), None)
+
+    def set_sealed(self, channel: str, sealed: str) -> None:
+        self.channels = [{k: v for k, v in c.items() if k != "secret"} | {"secret_sealed": sealed}
+                         if c["channel"] == channel else c for c in self.channels]
+
+    def seal_secret(self, channel: str, sealed: str) -> None:
+        self.trigger_event(self.SecretSealed, channel=channel, secret_sealed=sealed)
+
+    def rotate_secret(self, channel: str, sealed: str) -> None:
+        self.trigger_event(self.SecretRotated, channel=channel, secret_sealed=sealed)
+
+
+def without_secrets(payload: dict) -> dict:
+    """An event's payload as it may leave the service (the wire, histories): no webhook
+    secret, sealed or (in events from before sealing) clear."""
+    cleaned = {k: v for k, v in payload.items() if k not in ("secret", "secret_sealed")}
+    if isinstance(payload.get("channels"), list):
+        cleaned["channels"] = [{k: v for k, v in c.items() if k not in ("secret", "secret_sealed")}
+                               for c in payload["channels"]]
+    return cleaned
 
 
 def matches(filters: dict, event_type: str, exemplar_id: str | None, facts: dict | None) -> bool:

@@ -4,6 +4,7 @@ One row per (event, recipient, channel), keyed by a deterministic delivery id, s
 redelivered job or a replayed event finds its row and sends nothing twice. Status:
 queued → sent, or failed (retrying) → parked; held rows wait for quiet hours to end, and
 digest rows for the daily digest (then "digested", the digest itself being one delivery).
+A row still waiting when its subscription is cancelled becomes "cancelled", never sent.
 """
 
 from __future__ import annotations
@@ -166,6 +167,20 @@ class Ledger:
                                                   deliveries.c.status != "sent")
                          .values(status="parked" if parked else "failed", last_error=error[:2000],
                                  attempts=deliveries.c.attempts + 1))
+
+    def mark_cancelled(self, delivery_ids: Sequence[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.delivery_id.in_(list(delivery_ids)),
+                                                  deliveries.c.status != "sent")
+                         .values(status="cancelled", last_error="subscription cancelled"))
+
+    def cancel_waiting(self, subscription_id: str) -> int:
+        """A cancelled subscription's deliveries not yet sent are never sent: how many there were."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(deliveries).where(
+                deliveries.c.status.in_(("queued", "failed", "held", "digest")),
+                deliveries.c.subscription_id == subscription_id)
+                .values(status="cancelled", last_error="subscription cancelled")).rowcount
 
     def for_event(self, event_key: str, limit: int = PAGE_DEFAULT, offset: int = 0) -> dict:
         """A page of one event's deliveries: ``{"total": N, "items": [...]}``."""

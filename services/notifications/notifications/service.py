@@ -51,6 +51,18 @@ class NotificationsService:
         return self.runtime.app.cancel(subscription_id, data or {})
 
     @rpc(expected_exceptions=DomainError)
+    def rotate_secret(self, subscription_id, data=None):
+        """A new webhook secret for the subscription (``{"secret": "whsec_…"}``, or made here
+        and answered once as ``webhook_secret``)."""
+        return self.runtime.app.rotate_secret(subscription_id, data or {})
+
+    @rpc(expected_exceptions=DomainError)
+    def reseal_secrets(self):
+        """After a new key was put first in the secrets key file: every webhook secret sealed
+        under it (and any still in clear in old events), as new events."""
+        return self.runtime.app.reseal_secrets()
+
+    @rpc(expected_exceptions=DomainError)
     def inbox(self, recipient_id, limit=None, offset=None):
         """A page of the inbox: ``{"total": N, "unread": N, "items": [...]}``."""
         wanted = page(limit, offset)

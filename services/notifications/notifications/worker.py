@@ -6,7 +6,10 @@ Each job is one delivery id. The ledger says whether it was already sent: a rede
 or replayed job of a delivery marked sent sends nothing. A worker killed between sending
 and marking sends it once more when the job comes again, with the same delivery id (in
 the webhook's header and the email's Message-ID), by which receivers dedupe. A failure
-is recorded, retried with growing delays and finally parked with its reason.
+is recorded, retried with growing delays and finally parked with its reason; one that can
+never succeed (an address webhooks may not reach) is parked at once. A delivery of a
+cancelled subscription is not sent (it is marked cancelled), and webhook secrets are
+opened from the read model's sealed copies, never read in clear from anywhere.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from typing import Callable
 
 import kombu
@@ -22,10 +26,13 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, select
 
 import shared.nameko_support  # noqa: F401 - cooperative psycopg2 under eventlet
-from notifications.application import subscriptions
-from notifications.channels import WebhookPools, send_email, send_webhook
+from notifications.application import SubscriptionsProjection, subscriptions
+from notifications.channels import DeliveryFailed, Undeliverable, WebhookPools, send_email, send_webhook
 from notifications.ledger import DELIVERY_QUEUE, Ledger, now
+from notifications.outbound import AddressPolicy
 from notifications.rendering import Renderer
+from notifications.sealing import SecretBox, box_from_config, signing_key
+from shared.follower import log_positions
 from shared.batching import GroupCall
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, sqlalchemy_url
@@ -34,6 +41,78 @@ from shared.reliable_events import attempts_in, reliable_consume, retry_delays
 from shared.wire import WireEvent
 
 log = logging.getLogger(__name__)
+
+
+class SubscriptionGone(Exception):
+    """The delivery's subscription was cancelled: nothing is sent."""
+
+
+class Subscriptions:
+    """What the workers need of each subscription: is it active, and its webhook's signing
+    key, opened from the read model's sealed secret.
+
+    Read whole (a fan-out asks for thousands at once) and read again when the read model
+    has moved on: checked at most every ``recheck_s`` on use, and on a subscription not yet
+    seen. So a cancelled subscription or a rotated secret is seen within ``recheck_s`` (the
+    cancel also marks the subscription's waiting deliveries in the ledger at once). Sealed
+    secrets already opened are not opened again."""
+
+    def __init__(self, engine, box: SecretBox, recheck_s: float = 1.0):
+        self.engine = engine
+        self.box = box
+        self.recheck_s = recheck_s
+        self._state: dict[str, tuple[bool, str | None]] = {}  # id -> (active, sealed webhook secret)
+        self._opened: dict[str, bytes] = {}  # sealed secret -> signing key
+        self._position: int | None = None
+        self._checked = 0.0
+        self._loading = threading.Lock()
+
+    def _read_model_position(self, conn) -> int | None:
+        return conn.execute(select(log_positions.c.position)
+                            .where(log_positions.c.follower == SubscriptionsProjection.name)).scalar()
+
+    def _refresh(self, force: bool) -> None:
+        if not force and time.monotonic() - self._checked < self.recheck_s:
+            return
+        with self._loading:  # the deliveries that asked together read once
+            if not force and time.monotonic() - self._checked < self.recheck_s:
+                return
+            with self.engine.connect() as conn:
+                position = self._read_model_position(conn)
+                if position != self._position or not self._state:
+                    rows = conn.execute(select(subscriptions.c.id, subscriptions.c.channels,
+                                               subscriptions.c.active)).all()
+                    state = {}
+                    for sub_id, channels, active in rows:
+                        webhook = next((c for c in json.loads(channels) if c["channel"] == "webhook"), {})
+                        state[sub_id] = (bool(active), webhook.get("secret_sealed"))
+                    self._state, self._position = state, position
+                    in_use = {sealed for _, sealed in state.values() if sealed}
+                    self._opened = {k: v for k, v in self._opened.items() if k in in_use}  # forget cancelled ones
+            self._checked = time.monotonic()
+
+    def _get(self, subscription_id: str) -> tuple[bool, str | None]:
+        self._refresh(force=False)
+        if subscription_id not in self._state:
+            self._checked = 0.0
+            self._refresh(force=True)
+        if subscription_id not in self._state:
+            raise DeliveryFailed(f"subscription {subscription_id} is not in the read model yet")
+        return self._state[subscription_id]
+
+    def check_active(self, subscription_id: str) -> None:
+        if not self._get(subscription_id)[0]:
+            raise SubscriptionGone(subscription_id)
+
+    def webhook_key(self, subscription_id: str) -> bytes:
+        active, sealed = self._get(subscription_id)
+        if not active:
+            raise SubscriptionGone(subscription_id)
+        if not sealed:  # a subscription from before secrets were sealed, not yet sealed by the service
+            raise DeliveryFailed(f"subscription {subscription_id} has no sealed webhook secret yet")
+        if sealed not in self._opened:
+            self._opened[sealed] = signing_key(self.box.open(sealed))
+        return self._opened[sealed]
 
 
 class Deliverer:
@@ -49,11 +128,11 @@ class Deliverer:
         self.renderer = Renderer(load_catalog(config.get("CATALOG_DIR") or None))
         self.smtp = (config.get("SMTP_HOST") or "127.0.0.1", int(config.get("SMTP_PORT") or 25))
         self.sender = config.get("EMAIL_FROM") or "thongbao@thidua.gov.vn"
-        self.http = WebhookPools(concurrency=int(config.get("max_workers") or 10))
+        self.http = WebhookPools(concurrency=int(config.get("max_workers") or 10),
+                                 addresses=AddressPolicy.from_config(config))
         self.render = functools.lru_cache(maxsize=512)(self._render)
         self.event = functools.lru_cache(maxsize=512)(self.ledger.event)  # events are immutable
-        self._secrets: dict[tuple[str, str], str] = {}
-        self._loading_secrets = threading.Lock()
+        self.subscriptions = Subscriptions(engine, box_from_config(config))
         # The deliveries running at once share their ledger statements: one read and one
         # mark for a group, instead of two statements per delivery.
         self.unsent = GroupCall(self._unsent_group, name="ledger-reads")
@@ -82,18 +161,6 @@ class Deliverer:
         exemplar_id = str(event.aggregate_id) if event.type.startswith("exemplar.") else event.payload.get("exemplar_id")
         return self.renderer.render(event, locale, exemplar_name=self.ledger.exemplar_name(exemplar_id))
 
-    def secret(self, subscription_id: str, channel: str) -> str:
-        """Webhook secrets, all loaded at the first miss: a fan-out asks for thousands at once."""
-        if (subscription_id, channel) not in self._secrets:
-            with self._loading_secrets:  # the deliveries that missed together load them once
-                if (subscription_id, channel) not in self._secrets:
-                    with self.ledger.engine.connect() as conn:
-                        rows = conn.execute(select(subscriptions.c.id, subscriptions.c.channels)).all()
-                    for sub_id, channels in rows:
-                        for c in json.loads(channels):
-                            self._secrets[(sub_id, c["channel"])] = c["secret"]
-        return self._secrets[(subscription_id, channel)]
-
     def deliver(self, delivery_id: str, last_try: bool = False) -> str:
         """Send one delivery unless it was sent; ``last_try``: a failure now parks it."""
         row = self.unsent(delivery_id)
@@ -101,6 +168,7 @@ class Deliverer:
             return "already-sent-or-unknown"
         inbox_row = None
         try:
+            self.subscriptions.check_active(row["subscription_id"])
             message = self.render(row["event_key"], row["locale"])
             if row["channel"] == "inbox":
                 inbox_row = {"delivery_id": delivery_id, "recipient_id": row["recipient_id"],
@@ -109,12 +177,19 @@ class Deliverer:
                 send_email(host=self.smtp[0], port=self.smtp[1], sender=self.sender, to=row["address"],
                            subject=message.subject, body=message.body, delivery_id=delivery_id)
             else:
-                send_webhook(self.http, url=row["address"], secret=self.secret(row["subscription_id"], "webhook"),
+                send_webhook(self.http, url=row["address"], secret=self.subscriptions.webhook_key(row["subscription_id"]),
                              delivery_id=delivery_id, payload={
                                  "delivery_id": delivery_id, "recipient_id": row["recipient_id"],
                                  "subject": message.subject, "body": message.body, "locale": message.locale,
                                  "event": self.event(row["event_key"])})  # a digest: its item keys
             first = self.mark_sent((delivery_id, inbox_row))
+        except SubscriptionGone:
+            self.ledger.mark_cancelled([delivery_id])
+            return "cancelled"
+        except Undeliverable as exc:  # retrying cannot help: parked now, the job done
+            log.warning("delivery %s parked: %s", delivery_id, exc)
+            self.ledger.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}", parked=True)
+            return "parked"
         except Exception as exc:  # any failure — channel, template, database — is the ledger's to show
             self.ledger.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}", parked=last_try)
             raise
