@@ -505,7 +505,8 @@ def council_awards(council: str, **filters) -> None:
 @click.option("--inbox/--no-inbox", default=True, help="Hộp thư trong ứng dụng.")
 @click.option("--email", default=None)
 @click.option("--webhook", default=None, help="URL nhận thông báo.")
-@click.option("--secret", default="", help="Khóa ký HMAC cho webhook (ít nhất 16 ký tự).")
+@click.option("--secret", default="", help="Khóa ký webhook dạng whsec_… (Standard Webhooks); bỏ trống: hệ thống "
+              "tự tạo và trả về một lần.")
 @click.option("--mute", "muted", is_flag=True)
 @click.option("--digest", is_flag=True, help="Một bản tin mỗi ngày thay vì từng thông báo.")
 @click.option("--quiet", default=None, help="Giờ yên lặng, vd. 22:00-06:00.")
@@ -533,6 +534,19 @@ def quiet_hours(value: str | None) -> dict | None:
 def preferences(subscription_id: str, muted: bool, digest: bool, quiet: str | None) -> None:
     chosen = {"muted": muted, "digest": digest, "quiet_hours": quiet_hours(quiet)}
     emit(call("notifications", "change_preferences", subscription_id, chosen))
+
+
+@main.command(name="rotate-secret", help="Đổi khóa ký webhook của một đăng ký; khóa mới được trả về một lần.")
+@click.argument("subscription_id")
+@click.option("--secret", default="", help="Khóa mới dạng whsec_…; bỏ trống: hệ thống tự tạo.")
+def rotate_secret(subscription_id: str, secret: str) -> None:
+    emit(call("notifications", "rotate_secret", subscription_id, {"secret": secret} if secret else {}))
+
+
+@main.command(name="reseal-secrets", help="Niêm phong lại mọi khóa ký webhook bằng khóa mới nhất của dịch vụ "
+              "(sau khi thêm khóa mới vào đầu tệp NOTIFICATIONS_SECRETS_KEY_FILE).")
+def reseal_secrets() -> None:
+    emit(call("notifications", "reseal_secrets"))
 
 
 @main.command(help="Hộp thư thông báo trong ứng dụng, mới nhất trước.")
