@@ -6,6 +6,9 @@
 #                                  department or council, from the instance's name; edit it where a
 #                                  department's instance is named otherwise
 #   <dir>/gateway-token.secret     the gateway's bearer-token secret (32 random bytes, hex)
+#   <dir>/notifications-webhook-secrets.key  the Fernet key sealing webhook secrets at rest
+#                                  (services/notifications/notifications/sealing.py), for
+#                                  notifications and its workers alone
 # <dir> is deploy/keys (git-ignored) unless KEYS_DIR says otherwise. Existing files are kept:
 # a replaced key could no longer vouch for the checkpoints it signed, so rotation is a
 # deliberate act (new instance key beside the old public one), not a re-run of this script.
@@ -52,4 +55,10 @@ done
 if [ ! -e "$KEYS_DIR/gateway-token.secret" ]; then
     openssl rand -hex 32 > "$KEYS_DIR/gateway-token.secret"
     echo "made $KEYS_DIR/gateway-token.secret"
+fi
+
+if [ ! -e "$KEYS_DIR/notifications-webhook-secrets.key" ]; then
+    # A Fernet key: 32 random bytes, URL-safe base64. To rotate, put a new one first in the file.
+    openssl rand -base64 32 | tr '+/' '-_' > "$KEYS_DIR/notifications-webhook-secrets.key"
+    echo "made $KEYS_DIR/notifications-webhook-secrets.key"
 fi
