@@ -62,6 +62,24 @@ def every_council_queue(topology: Topology) -> list[kombu.Queue]:
     return [queue for council in topology.councils.values() for queue in council_queues(council)]
 
 
+# The notifications service hears everything departments and councils say. Its queues too are
+# declared by every relay, so what a department stores before notifications first starts is
+# told when it does, not confirmed into nothing. Same name and flags as nameko's own declare
+# for ``@reliable_event_handler(source, "#")`` (a durable, shared, non-exclusive queue).
+NOTIFICATIONS_HANDLERS = {"nominations": "on_nominations_event", "awards": "on_awards_event"}
+
+
+def notifications_queues() -> list[kombu.Queue]:
+    return [kombu.Queue(f"evt-{source}-#--notifications.{method}", exchange=_exchange(source), routing_key="#",
+                        durable=True, auto_delete=False, exclusive=False)
+            for source, method in NOTIFICATIONS_HANDLERS.items()]
+
+
+def every_consumer_queue(topology: Topology) -> list[kombu.Queue]:
+    """What every relay declares before it publishes: each council's queues and notifications'."""
+    return every_council_queue(topology) + notifications_queues()
+
+
 def waiting(connection: kombu.Connection, councils: Iterable[Council]) -> list[dict]:
     """Each council's queues as the broker has them: messages waiting and consumers taking them.
 

@@ -73,4 +73,12 @@ class ConcurrentChange(DomainError):
     detail_key = "id"
 
 
-ALL_ERRORS = (DomainError, InvalidInput, NotFound, RuleViolation, ConcurrentChange)
+class IdempotencyKeyReused(DomainError):
+    """A retry key (Idempotency-Key) sent again with a different command (shared.requests)."""
+
+    http_status = 409
+    kind = "idempotency-key-reused"
+    detail_key = "idempotency_key"
+
+
+ALL_ERRORS = (DomainError, InvalidInput, NotFound, RuleViolation, ConcurrentChange, IdempotencyKeyReused)

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import to_jsonable_python
 
 from shared import trust
+from shared.requests import RECORDED_BY, STAMPS
 
 SCHEMA_VERSION = 3
 SIGNED_SINCE = 3
@@ -165,7 +166,7 @@ def describe_event(event: Any) -> dict[str, Any]:
 
     The one form used by histories, read models and the relay.
     """
-    payload = {k: v for k, v in event.__dict__.items() if k not in ENVELOPE}
+    payload = {k: v for k, v in event.__dict__.items() if k not in ENVELOPE and k not in STAMPS}
     return {
         "type": event.wire_type,
         "aggregate_id": str(event.originator_id),
@@ -173,6 +174,7 @@ def describe_event(event: Any) -> dict[str, Any]:
         "business_date": event.business_date.isoformat() if getattr(event, "business_date", None) else None,
         "recorded_at": event.timestamp.isoformat(),
         "payload": to_jsonable_python(payload),
+        "recorded_by": event.__dict__.get(RECORDED_BY),  # who asked (shared.requests); None: the system
     }
 
 

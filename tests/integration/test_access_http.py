@@ -1,6 +1,7 @@
 """Access to the HTTP API, end to end: real services, real tokens, the gateway's own log."""
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
@@ -212,3 +213,46 @@ def test_an_inbox_is_its_recipients_and_an_officers_subscription_stays_in_its_de
     assert created.status_code == 201, created.text
     muted = call(system, "POST", f"/subscriptions/{created.json()['id']}/preferences", officer, json={"muted": True})
     assert muted.status_code == 200, muted.text
+
+
+def test_a_post_retried_with_its_idempotency_key_changes_nothing_twice_and_says_who_asked(system):
+    officer = system.auth(sub="can-bo-thu-lai")
+    key = {"Idempotency-Key": f"detect-{uuid.uuid4().hex}"}
+    first = call(system, "POST", "/exemplars", officer | key, json=detect_data(name="Hộ ông Lương Văn Thử"))
+    again = call(system, "POST", "/exemplars", officer | key, json=detect_data(name="Hộ ông Lương Văn Thử"))
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    exemplar_id = first.json()["id"]
+    other = call(system, "POST", "/exemplars", officer | key, json=detect_data(name="Hộ bà Khác"))
+    assert other.status_code == 409 and other.json()["type"] == "urn:exemplars:problem:idempotency-key-reused"
+    listed = call(system, "GET", "/exemplars", officer, params={"limit": 1000}).json()["items"]
+    assert [item["name"] for item in listed].count("Hộ ông Lương Văn Thử") == 1
+
+    step = {"Idempotency-Key": "plan-1", "If-Match": "1"}
+    planned = [call(system, "POST", f"/exemplars/{exemplar_id}/nurture-plan", officer | step,
+                    json=STEPS["plan_nurture"]) for _ in range(2)]
+    assert [p.status_code for p in planned] == [200, 200] and planned[0].json() == planned[1].json()
+    history = call(system, "GET", f"/exemplars/{exemplar_id}/history", officer).json()
+    assert [h["type"] for h in history] == ["exemplar.detected", "exemplar.nurture_planned"]
+    assert {h["recorded_by"]["sub"] for h in history} == {"can-bo-thu-lai"}
+    assert {h["recorded_by"]["role"] for h in history} == {OFFICER}
+
+    malformed = call(system, "POST", f"/exemplars/{exemplar_id}/progress", officer | {"Idempotency-Key": "has space"},
+                     json={"note": "x", "business_date": "2018-06-30"})
+    assert malformed.status_code == 400 and malformed.json()["field"] == "Idempotency-Key"
+    assert len(call(system, "GET", f"/exemplars/{exemplar_id}/history", officer).json()) == 2
+
+
+def test_the_cli_sends_a_key_so_a_command_run_again_with_it_changes_nothing(system):
+    args = ["detect", "--kind", "household", "--name", "Hộ ông Chạy Lại", "--field", "household-economy",
+            "--movement", "farmers-good-business", "--unit", "xã Đồng Tâm", "--achievement", "Trang trại",
+            "--date", "2018-04-16", "--idempotency-key", f"cli-{uuid.uuid4().hex}"]
+    runs = [system.cli(*args) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    first, again = (json.loads(r.stdout) for r in runs)
+    assert again["id"] == first["id"] and again["replayed"] is True
+    history = system.cli("history", first["id"], "--json")
+    assert history.returncode == 0, history.stderr
+    entries = json.loads(history.stdout)
+    assert len(entries) == 1 and entries[0]["recorded_by"]["sub"].startswith("cli.")

@@ -13,7 +13,7 @@ import kombu
 import pytest
 
 from conftest import (PG_URL_BASE, STEPS, TEST_VHOST, TRUSTED_KEYS_DIR, create_database, detect_data, drop_database,
-                      nameko_run, rabbitmqctl, wait_for)
+                      free_port, nameko_run, rabbitmqctl, wait_for)
 from nominations.bootstrap import service_name as nominations_service
 from rpc_helpers import case_of, council_steps, rpc_proxy, wait_serving
 from shared.catalog import load_catalog
@@ -31,7 +31,7 @@ def broker(tmp_path_factory):
     vhost = f"{TEST_VHOST}_q{uuid.uuid4().hex[:6]}"  # no queue of another test's councils
     rabbitmqctl("add_vhost", vhost)
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    databases = {name: create_database() for name in ("department", "commune", "province")}
+    databases = {name: create_database() for name in ("department", "commune", "province", "notifications")}
     base = {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}", "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR),
             "EVENT_RETRY_DELAYS_MS": "200,400"}
     logs = tmp_path_factory.mktemp("council-queue-logs")
@@ -56,6 +56,14 @@ def broker(tmp_path_factory):
 def queues(amqp_uri: str) -> dict[str, dict]:
     with kombu.Connection(amqp_uri) as connection:
         return {row["council"]: row for row in waiting(connection, load_catalog().topology.councils.values())}
+
+
+def notifications_queue(amqp_uri: str) -> tuple[int, int]:
+    """(messages waiting, consumers) of the queue notifications hears departments on."""
+    with kombu.Connection(amqp_uri) as connection:
+        _, count, consumers = connection.channel().queue_declare(
+            queue="evt-nominations-#--notifications.on_nominations_event", passive=True)
+    return count, consumers
 
 
 def test_cases_wait_for_a_council_that_is_not_running_and_it_takes_them_when_it_starts(broker):
@@ -98,3 +106,12 @@ def test_cases_wait_for_a_council_that_is_not_running_and_it_takes_them_when_it_
         wait_for(lambda: queues(amqp_uri)["tinh-bac-ninh"]["waiting"] == 0, what="the province's queue emptied")
         wait_for(lambda: ("opened", "province") in council_steps(department.history(exemplar_id)),
                  what="the province on the exemplar's history")
+
+        # notifications has never run either: everything the department said waits for it
+        waiting_for_notifications, consumers = notifications_queue(amqp_uri)
+        assert consumers == 0 and waiting_for_notifications >= 6  # detected, four steps, nominated
+        start("notifications", "notifications", {
+            "NOTIFICATIONS_DATABASE_URL": PG_URL_BASE + databases["notifications"],
+            "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"})
+        wait_for(lambda: notifications_queue(amqp_uri) == (0, 1), timeout=60,
+                 what="notifications taking what was published before it started")

@@ -21,6 +21,7 @@ from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, func, 
 from awards.domainmodel import OPEN_STATUSES, REVOCATION_GROUNDS, Award, Case
 from awards.eligibility import PastAward, assess, award_year_of, subject_facts
 from awards.policy import Policy
+from shared import requests
 from shared.catalog import Catalog
 from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange, InvalidInput, NotFound
@@ -356,12 +357,17 @@ class AwardsApplication(Application):
 
     # -- the secretary's commands ----------------------------------------------------------
 
-    def change_case(self, case_id: Any, command: str, data: dict) -> dict:
+    def change_case(self, case_id: Any, command: str, data: dict, caller: dict | None = None) -> dict:
+        """One secretary's step on a case; with the caller's idempotency key, a retry of a step
+        already stored gets that step's answer (shared.requests)."""
         models = CASE_COMMANDS
         if command not in models:
             raise InvalidInput(f"Thao tác «{command}» không tồn tại.", f"unknown command {command!r}", "command")
         cmd = parse(models[command], data)
+        who, digest = requests.caller_of(caller), requests.fingerprint(command, cmd)
         case = self.get_case(case_id)
+        if answer := self._earlier_answer(case.id, who, digest):
+            return answer
         policy = self.policy_on(cmd.business_date)
         arguments = dict(cmd)
         extra: list[Award] = []
@@ -377,23 +383,43 @@ class AwardsApplication(Application):
             result = str(award_id)
         else:
             result = getattr(case, command)(**arguments)
-        self._save(case, *extra)
-        return {"id": str(case.id), "version": case.version, "status": case.status,
-                "result": to_jsonable_python(result)}
+        answer = {"id": str(case.id), "version": case.version, "status": case.status,
+                  "result": to_jsonable_python(result)}
+        return self._save_answering(case.id, who, digest, answer, case, *extra)
 
-    def revoke_award(self, award_id: Any, data: dict) -> dict:
+    def revoke_award(self, award_id: Any, data: dict, caller: dict | None = None) -> dict:
         """Revoke on a legal ground; flag every later award that counted it as a prerequisite.
 
         Awards kept by this council are flagged in the same transaction; awards kept by
         other councils are flagged there, when they hear ``award.revoked``.
         """
         cmd = parse(Revoke, data)
+        who, digest = requests.caller_of(caller), requests.fingerprint("revoke", cmd)
         award = self._get(Award, award_id, "khen thưởng")
+        if answer := self._earlier_answer(award.id, who, digest):
+            return answer
         award.revoke(ground=cmd.ground, reason=cmd.reason, decision_number=cmd.decision_number,
                      business_date=cmd.business_date)
         dependant_ids, flagged_here = self._flag_dependants(str(award.id), cmd.business_date)
-        self._save(award, *flagged_here)
-        return {"id": str(award.id), "ground": REVOCATION_GROUNDS[cmd.ground], "flagged": dependant_ids}
+        answer = {"id": str(award.id), "ground": REVOCATION_GROUNDS[cmd.ground], "flagged": dependant_ids}
+        return self._save_answering(award.id, who, digest, answer, award, *flagged_here)
+
+    def _earlier_answer(self, aggregate_id: uuid.UUID, who: requests.Caller | None, digest: str) -> dict | None:
+        latest = self.events.get(aggregate_id, desc=True, limit=requests.IDEMPOTENCY_WINDOW)
+        return requests.earlier_answer(latest, who, digest)
+
+    def _save_answering(self, aggregate_id: uuid.UUID, who, digest: str, answer: dict, *aggregates) -> dict:
+        """Save a person's change marked with who asked; a retry that lost the race to its own
+        first attempt gets that attempt's answer instead of a conflict."""
+        for aggregate in aggregates:
+            requests.stamp(aggregate.pending_events, who, digest, answer)
+        try:
+            self._save(*aggregates)
+        except ConcurrentChange:
+            if earlier := self._earlier_answer(aggregate_id, who, digest):
+                return earlier
+            raise
+        return answer
 
     def _flag_dependants(self, revoked_id: str, on: dt.date) -> tuple[list[str], list[Award]]:
         """Every award in the register that counted ``revoked_id``; flag those kept here."""

@@ -9,7 +9,7 @@ from awards.application import AwardsApplication
 from awards.policy import load_policy
 from awards.projections import CaseListProjection
 from shared.catalog import CatalogError, load_catalog
-from shared.council_queues import every_council_queue, service_name
+from shared.council_queues import every_consumer_queue, service_name
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
 from shared.sealer import Sealer
@@ -57,7 +57,7 @@ def build(config: dict) -> AwardsRuntime:
     app = AwardsApplication(catalog=catalog, policy=policy, council=council, env=eventsourcing_env(database_url))
 
     signer = signer_from_config(config, instance, service=SERVICE, council=council.code)  # checkpoints, wire events
-    relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer, queues=every_council_queue(catalog.topology))
+    relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer, queues=every_consumer_queue(catalog.topology))
     log.info("awards council %s (%s) on %s", council.jurisdiction, council.level, database_url.split("@")[-1])
     sealer = Sealer(app, signer)
     return AwardsRuntime(app, CaseListProjection(app), relay, sealer, instance)

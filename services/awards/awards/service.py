@@ -51,12 +51,13 @@ class AwardsService:
         return self.runtime.app.case_view(case_id)
 
     @rpc(expected_exceptions=DomainError)
-    def change_case(self, case_id, command, data):
-        return self.runtime.app.change_case(case_id, command, data)
+    def change_case(self, case_id, command, data, caller=None):
+        """``caller``: who asks and their retry key (shared.requests.Caller)."""
+        return self.runtime.app.change_case(case_id, command, data, caller)
 
     @rpc(expected_exceptions=DomainError)
-    def revoke_award(self, award_id, data):
-        return self.runtime.app.revoke_award(award_id, data)
+    def revoke_award(self, award_id, data, caller=None):
+        return self.runtime.app.revoke_award(award_id, data, caller)
 
     @rpc(expected_exceptions=DomainError)
     def awards(self, filters=None):

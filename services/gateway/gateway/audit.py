@@ -363,7 +363,7 @@ def _timeline_entry(source: LogSource, described: dict) -> dict:
     return {"recorded_at": described["recorded_at"], "business_date": described["business_date"],
             "service": source.service, "instance": source.instance, "type": described["type"],
             "aggregate_id": described["aggregate_id"], "version": described["version"],
-            "payload": described["payload"]}
+            "payload": described["payload"], "recorded_by": described.get("recorded_by")}
 
 
 def _deliveries_about(source: LogSource, exemplar_id: str) -> list[dict]:

@@ -7,9 +7,11 @@ change, 5 the system cannot be reached.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import os
 import sys
+import uuid
 
 import warnings
 
@@ -57,6 +59,21 @@ def nominations_call(method: str, *args):
     return call(service_name(configured_instance()), method, *args)
 
 
+def caller(idempotency_key: str | None) -> dict:
+    """Who asks from this terminal, and the retry key: one per command, or the one given, so
+    running the same command again with ``--idempotency-key`` never changes anything twice."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's user without a name
+        user = str(os.getuid())
+    return {"sub": f"cli.{user}"[:100], "role": "cli",
+            "idempotency_key": idempotency_key or uuid.uuid4().hex}
+
+
+IDEMPOTENCY = click.option("--idempotency-key", default=None,
+                           help="Mã thử lại: chạy lại lệnh với cùng mã thì không tạo thay đổi thứ hai.")
+
+
 def today() -> str:
     return dt.date.today().isoformat()
 
@@ -96,9 +113,10 @@ def shown(found: dict, offset: int) -> str:
 @click.option("--unit-code", default=None, help="Mã đơn vị của tập thể: một đối tượng ở mọi đơn vị.")
 @click.option("--subject", "subject_id", default=None, help="Mã đối tượng đã có (khi không có CCCD hay mã đơn vị).")
 @DATE
-def detect(**data) -> None:
+@IDEMPOTENCY
+def detect(idempotency_key: str | None, **data) -> None:
     data["achievements"] = list(data["achievements"])
-    emit(nominations_call("detect", {k: v for k, v in data.items() if v is not None}))
+    emit(nominations_call("detect", {k: v for k, v in data.items() if v is not None}, caller(idempotency_key)))
 
 
 def declare(group: click.Group, name: str, help_text: str, options: list, argument: str, extra: list, invoke) -> None:
@@ -106,6 +124,7 @@ def declare(group: click.Group, name: str, help_text: str, options: list, argume
 
     @click.argument(argument)
     @DATE
+    @IDEMPOTENCY
     def run(**values) -> None:
         emit(invoke(values.pop(argument), **values))
 
@@ -117,8 +136,9 @@ def declare(group: click.Group, name: str, help_text: str, options: list, argume
 def change_command(name: str, command: str, help_text: str, options: list, shape=lambda d: d) -> None:
     """`exemplars NAME EXEMPLAR_ID ...`: one nominations command."""
 
-    def invoke(exemplar_id: str, expected_version: int | None, **data):
-        return nominations_call("change", exemplar_id, command, shape(data), expected_version)
+    def invoke(exemplar_id: str, expected_version: int | None, idempotency_key: str | None, **data):
+        return nominations_call("change", exemplar_id, command, shape(data), expected_version,
+                                caller(idempotency_key))
 
     declare(main, name, help_text, options, "exemplar_id", [EXPECTED], invoke)
 
@@ -431,8 +451,8 @@ def council_case(council: str, case_id: str, as_json: bool) -> None:
 def case_command(name: str, command: str, help_text: str, options: list) -> None:
     """`exemplars council NAME CASE_ID ...`: one command on a council's case."""
 
-    def invoke(case_id: str, council: str, **data):
-        return council_call(council, "change_case", case_id, command, data)
+    def invoke(case_id: str, council: str, idempotency_key: str | None, **data):
+        return council_call(council, "change_case", case_id, command, data, caller(idempotency_key))
 
     declare(council, name, help_text, options, "case_id", [COUNCIL], invoke)
 
@@ -474,8 +494,9 @@ case_command("reject", "reject", "Không khen thưởng, ghi rõ lý do.", [clic
 @click.option("--reason", required=True)
 @click.option("--number", "decision_number", required=True)
 @DATE
-def council_revoke(council: str, award_id: str, **data) -> None:
-    emit(council_call(council, "revoke_award", award_id, data))
+@IDEMPOTENCY
+def council_revoke(council: str, award_id: str, idempotency_key: str | None, **data) -> None:
+    emit(council_call(council, "revoke_award", award_id, data, caller(idempotency_key)))
 
 
 @council.command(name="awards", help="Danh sách khen thưởng theo năm, đơn vị, lĩnh vực, hình thức.")
@@ -510,12 +531,14 @@ def council_awards(council: str, **filters) -> None:
 @click.option("--mute", "muted", is_flag=True)
 @click.option("--digest", is_flag=True, help="Một bản tin mỗi ngày thay vì từng thông báo.")
 @click.option("--quiet", default=None, help="Giờ yên lặng, vd. 22:00-06:00.")
-def subscribe(inbox, email, webhook, secret, muted, digest, quiet, **data) -> None:
+@IDEMPOTENCY
+def subscribe(inbox, email, webhook, secret, muted, digest, quiet, idempotency_key, **data) -> None:
     channels = ([{"channel": "inbox"}] if inbox else []) + ([{"channel": "email", "address": email}] if email else [])
     channels += [{"channel": "webhook", "address": webhook, "secret": secret}] if webhook else []
     preferences = {"muted": muted, "digest": digest, "quiet_hours": quiet_hours(quiet)}
     data = {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-    emit(call("notifications", "subscribe", data | {"channels": channels, "preferences": preferences}))
+    emit(call("notifications", "subscribe", data | {"channels": channels, "preferences": preferences},
+              caller(idempotency_key)))
 
 
 def quiet_hours(value: str | None) -> dict | None:
@@ -533,7 +556,7 @@ def quiet_hours(value: str | None) -> dict | None:
 @click.option("--quiet", default=None, help="Giờ yên lặng, vd. 22:00-06:00 (bỏ trống: không có).")
 def preferences(subscription_id: str, muted: bool, digest: bool, quiet: str | None) -> None:
     chosen = {"muted": muted, "digest": digest, "quiet_hours": quiet_hours(quiet)}
-    emit(call("notifications", "change_preferences", subscription_id, chosen))
+    emit(call("notifications", "change_preferences", subscription_id, chosen, caller(None)))
 
 
 @main.command(name="rotate-secret", help="Đổi khóa ký webhook của một đăng ký; khóa mới được trả về một lần.")

@@ -299,6 +299,29 @@ def query_of(request, model: type[BaseModel]):
     return parse(model, {name: value for name, value in request.args.items() if value != ""})
 
 
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, as shared.requests.Caller takes
+
+
+def caller_of(request) -> dict:
+    """Who asks (the token's subject and role) and the retry key of ``Idempotency-Key``: a POST
+    retried with the same key gets the first attempt's answer instead of making a second change."""
+    principal = principal_of(request)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidInput("Tiêu đề Idempotency-Key phải là 1–200 ký tự ASCII in được, không có dấu cách.",
+                           "malformed Idempotency-Key header", "Idempotency-Key")
+    return {"sub": principal.sub, "role": principal.role, "idempotency_key": key}
+
+
+def answered(status: int, answer: dict) -> Response:
+    """A command's answer; one replayed for a retried Idempotency-Key says so in a header."""
+    replayed = answer.pop("replayed", False)
+    response = json_response(status, answer)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 def expected_version_of(request, data: dict) -> int | None:
     """Optimistic concurrency: If-Match header or ``expected_version`` in the body."""
     value = request.headers.get("If-Match") or data.pop("expected_version", None)
@@ -373,8 +396,8 @@ class GatewayService:
     def detect(self, request):
         # the nominations service records every exemplar under its own department
         access.check_department(principal_of(request), self.settings.department)
-        created = self.nominations.detect(body_of(request))
-        response = json_response(201, created)
+        created = self.nominations.detect(body_of(request), caller_of(request))
+        response = answered(201, created)
         response.headers["Location"] = f"/exemplars/{created['id']}"
         return response
 
@@ -408,7 +431,7 @@ class GatewayService:
             raise InvalidInput(f"Thao tác «{action}» không tồn tại.", f"unknown action {action!r}", "action")
         data = body_of(request)
         expected = expected_version_of(request, data)
-        return json_response(200, self.nominations.change(exemplar_id, ACTIONS[action], data, expected))
+        return answered(200, self.nominations.change(exemplar_id, ACTIONS[action], data, expected, caller_of(request)))
 
     # -- councils (awards service instances) ---------------------------------------------
 
@@ -456,14 +479,15 @@ class GatewayService:
     def change_case(self, request, council, case_id, action):
         if action not in CASE_ACTIONS:
             raise InvalidInput(f"Thao tác «{action}» không tồn tại.", f"unknown action {action!r}", "action")
-        result = council_proxy(self.rpc, council).change_case(case_id, CASE_ACTIONS[action], body_of(request))
-        return json_response(200, result)
+        return answered(200, council_proxy(self.rpc, council).change_case(
+            case_id, CASE_ACTIONS[action], body_of(request), caller_of(request)))
 
     @http("POST", "/councils/<string:council>/awards/<string:award_id>/revocation")
     @translated
     @requires(SECRETARY)
     def revoke(self, request, council, award_id):
-        return json_response(200, council_proxy(self.rpc, council).revoke_award(award_id, body_of(request)))
+        return answered(200, council_proxy(self.rpc, council).revoke_award(award_id, body_of(request),
+                                                                          caller_of(request)))
 
     @http("GET", "/councils/<string:council>/awards")
     @translated
@@ -483,19 +507,20 @@ class GatewayService:
     @requires(OFFICER, OPERATOR)
     def subscribe(self, request):
         data = access.subscription(principal_of(request), body_of(request))
-        return json_response(201, self.notifications.subscribe(data))
+        return answered(201, self.notifications.subscribe(data, caller_of(request)))
 
     @http("POST", "/subscriptions/<string:subscription_id>/preferences")
     @translated
     @requires(OFFICER, OPERATOR)
     def preferences(self, request, subscription_id):
-        return json_response(200, self.notifications.change_preferences(subscription_id, body_of(request)))
+        return answered(200, self.notifications.change_preferences(subscription_id, body_of(request),
+                                                                   caller_of(request)))
 
     @http("POST", "/subscriptions/<string:subscription_id>/cancellation")
     @translated
     @requires(OFFICER, OPERATOR)
     def cancel_subscription(self, request, subscription_id):
-        return json_response(200, self.notifications.cancel(subscription_id, body_of(request)))
+        return answered(200, self.notifications.cancel(subscription_id, body_of(request), caller_of(request)))
 
     @http("GET", "/inbox/<string:recipient_id>")
     @translated

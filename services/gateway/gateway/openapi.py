@@ -27,6 +27,7 @@ from shared.validation import Page
 
 VERSION = "2.0.0"
 CODE_PATTERN = "^[a-z0-9][a-z0-9-]{0,80}$"  # gateway.http.JURISDICTION
+IDEMPOTENT = ("/exemplars", "/councils", "/subscriptions")  # the POSTs that honour Idempotency-Key (shared.requests)
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(["html", "j2"]))
 
@@ -275,6 +276,11 @@ def document() -> dict:
                 continue
             operation["responses"][str(status)] = {"description": description, "content": {
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        if op.method == "POST" and op.path.startswith(IDEMPOTENT):
+            operation.setdefault("parameters", []).append({
+                "name": "Idempotency-Key", "in": "header", "required": False,
+                "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
+                "description": "Mã thử lại: gửi lại cùng mã thì nhận lại câu trả lời lần đầu, không tạo thay đổi thứ hai."})
         if op.method == "POST" and op.path.startswith("/exemplars/{"):
             operation["parameters"].append({"name": "If-Match", "in": "header", "required": False,
                                             "schema": {"type": "string", "pattern": '^"?[0-9]{1,9}"?$'},

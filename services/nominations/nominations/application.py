@@ -17,6 +17,7 @@ from pydantic_core import to_jsonable_python
 
 from nominations import commands as c
 from nominations.domainmodel import Exemplar
+from shared import requests
 from shared.batching import GroupCall
 from shared.catalog import Catalog
 from shared.errors import ConcurrentChange, DomainError, InvalidInput, NotFound, RuleViolation
@@ -190,14 +191,31 @@ class NominationsApplication(Application):
 
     # -- commands ----------------------------------------------------------------------
 
-    def detect(self, data: dict) -> dict:
+    def detect(self, data: dict, caller: dict | None = None) -> dict:
+        """A new exemplar; with the caller's idempotency key, the one that key already made."""
         cmd = c.parse(c.Detect, data)
+        who = requests.caller_of(caller)
         _catalog_check(self.catalog, cmd)
-        exemplar = Exemplar.detect(department=self.department, **cmd.model_dump())
-        recordings = self._store_command(exemplar)
-        return {"id": str(exemplar.id), "version": recordings[-1].domain_event.originator_version}
+        digest = requests.fingerprint("detect", cmd)
+        exemplar_id = requests.created_id(who, self.department)
+        if exemplar_id is not None and (answer := self._earlier_answer(exemplar_id, who, digest)):
+            return answer
+        exemplar = Exemplar.detect(department=self.department, exemplar_id=exemplar_id, **cmd.model_dump())
+        answer = {"id": str(exemplar.id), "version": exemplar.version}
+        requests.stamp(exemplar.pending_events, who, digest, answer)
+        try:
+            self._store_command(exemplar)
+        except IntegrityError:  # the same key's first attempt, stored while this one ran
+            if exemplar_id is None or not (answer := self._earlier_answer(exemplar_id, who, digest)):
+                raise
+        return answer
 
-    def change(self, exemplar_id: Any, command: str, data: dict, expected_version: int | None = None) -> dict:
+    def _earlier_answer(self, aggregate_id: uuid.UUID, who: requests.Caller | None, digest: str) -> dict | None:
+        latest = self.events.get(aggregate_id, desc=True, limit=requests.IDEMPOTENCY_WINDOW)
+        return requests.earlier_answer(latest, who, digest)
+
+    def change(self, exemplar_id: Any, command: str, data: dict, expected_version: int | None = None,
+               caller: dict | None = None) -> dict:
         """Apply one named command to one exemplar; refuse a stale or concurrent change.
 
         The command is judged on the exemplar as stored when it began: with If-Match on
@@ -224,6 +242,8 @@ class NominationsApplication(Application):
         seen = expected_version
         cached = self._trusts_cache()
         stale_from = None  # the version a cached attempt started from, once the store disagreed
+        who = requests.caller_of(caller)
+        digest = requests.fingerprint(command, {"data": cmd, "expected_version": expected_version})
         for _ in range(5):
             exemplar = self._cached(exemplar_id) if cached else None
             cached = exemplar is not None
@@ -234,6 +254,8 @@ class NominationsApplication(Application):
                     self.sole_writer = False  # a person's change it had not committed: perhaps a new copy
                 stale_from = None
             loaded = exemplar.version
+            if who is not None and who.idempotency_key and (answer := self._earlier_answer(exemplar.id, who, digest)):
+                return answer  # a retry of a change already stored: its answer, not a second change
             if seen is not None and seen > exemplar.version:
                 if cached:
                     cached, stale_from = False, loaded
@@ -250,16 +272,17 @@ class NominationsApplication(Application):
                     raise
                 cached, stale_from = False, loaded  # judged on the cache: judge it again on what is stored
                 continue
+            # The version the change will have: the exemplar itself is the cache's once saved,
+            # and a load may bring it forward before this returns.
+            answer = {"id": str(exemplar.id), "version": exemplar.version, "result": result}
+            requests.stamp(exemplar.pending_events, who, digest, answer)
             try:
-                recordings = self._store_command(exemplar)
+                self._store_command(exemplar)
             except IntegrityError:
                 stale_from = loaded if cached else None
                 cached = False
                 continue  # reload; conflict only if a person's change came in between
-            # The version from what was recorded: the exemplar itself is now the cache's, and a
-            # load may bring it forward before this returns.
-            return {"id": str(exemplar.id), "version": recordings[-1].domain_event.originator_version,
-                    "result": result}
+            return answer
         raise self._conflict(parse_id(exemplar_id), "too many concurrent changes")
 
     def nominating_council(self, on: dt.date) -> Council:

@@ -16,7 +16,7 @@ from nominations.application import NominationsApplication
 from nominations.projections import ExemplarListProjection
 from shared.catalog import CatalogError, load_catalog
 from shared.consumer import IdempotentConsumer
-from shared.council_queues import every_council_queue
+from shared.council_queues import every_consumer_queue
 from shared.errors import ConcurrentChange
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
@@ -142,7 +142,7 @@ def build(config: dict) -> NominationsRuntime:
     )
 
     signer = signer_from_config(config, instance, service=SERVICE, department=department)  # checkpoints, events
-    relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer, queues=every_council_queue(catalog.topology))
+    relay = Relay(app, SERVICE, instance, config["AMQP_URI"], signer, queues=every_consumer_queue(catalog.topology))
     log.info("nominations instance %s on %s", instance, database_url.split("@")[-1])
     sealer = Sealer(app, signer)
     copies = CopiesWatch(config["AMQP_URI"], service_name(instance), **amqp_connection_options(config))

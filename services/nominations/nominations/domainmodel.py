@@ -411,8 +411,9 @@ class Exemplar(Aggregate):
         national_id: str | None = None,
         unit_code: str | None = None,
         subject_id: str | None = None,
+        exemplar_id: uuid.UUID | None = None,  # given when a retry must find the same one (shared.requests)
     ) -> Exemplar:
-        exemplar_id = uuid.uuid4()
+        exemplar_id = exemplar_id or uuid.uuid4()
         return cls._create(
             cls.Detected,
             id=exemplar_id,

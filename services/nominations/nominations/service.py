@@ -23,12 +23,13 @@ class NominationsService:
         self.runtime.receive(event)
 
     @rpc(expected_exceptions=DomainError)
-    def detect(self, data):
-        return self.runtime.app.detect(data)
+    def detect(self, data, caller=None):
+        """``caller``: who asks and their retry key (shared.requests.Caller)."""
+        return self.runtime.app.detect(data, caller)
 
     @rpc(expected_exceptions=DomainError)
-    def change(self, exemplar_id, command, data, expected_version=None):
-        return self.runtime.app.change(exemplar_id, command, data, expected_version)
+    def change(self, exemplar_id, command, data, expected_version=None, caller=None):
+        return self.runtime.app.change(exemplar_id, command, data, expected_version, caller)
 
     @rpc(expected_exceptions=DomainError)
     def get(self, exemplar_id):

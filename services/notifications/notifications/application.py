@@ -22,6 +22,7 @@ from notifications.domainmodel import FILTER_KEYS, Subscription, in_quiet_hours,
 from notifications.ledger import Ledger, deliveries, exemplar_facts, notification_events, now
 from notifications.outbound import AddressPolicy, RefusedAddress
 from notifications.sealing import SealingError, SecretBox, is_webhook_secret, load_secret_box, new_webhook_secret
+from shared import requests
 from shared.catalog import Catalog
 from shared.consumer import IdempotentConsumer
 from shared.errors import InvalidInput, NotFound, RuleViolation
@@ -206,10 +207,17 @@ class NotificationsApplication(Application):
 
     # -- subscriptions -------------------------------------------------------------------
 
-    def subscribe(self, data: dict) -> dict:
+    def subscribe(self, data: dict, caller: dict | None = None) -> dict:
         """Record a subscription. A webhook without a secret gets one made here, answered
-        once as ``webhook_secret`` (only its sealed form is kept)."""
+        once as ``webhook_secret`` (only its sealed form is kept). With the caller's
+        idempotency key, a retry gets the subscription that key made (and its secret again)."""
         cmd = parse(Subscribe, data)
+        who = requests.caller_of(caller)
+        # the fingerprint leaves the secrets out: it is stored in the clear
+        digest = requests.fingerprint("subscribe", cmd.model_dump(mode="json", exclude={"channels": {"__all__": {"secret"}}}))
+        subscription_id = requests.created_id(who, "subscriptions")
+        if subscription_id is not None and (answer := self._earlier_answer(subscription_id, who, digest)):
+            return self._with_made_secret(answer)
         _check_codes(self.catalog, self.known_event_types, cmd)
         filters = {key: [str(v) for v in getattr(cmd, key)] for key in FILTER_KEYS}
         channels, made = [], None
@@ -225,11 +233,30 @@ class NotificationsApplication(Application):
                                    f"a secret on the {channel.channel} channel", f"channels.{n}.secret")
             channels.append(stored)
         subscription = Subscription.subscribe(
+            subscription_id=subscription_id,
             recipient_id=cmd.recipient_id, recipient_kind=cmd.recipient_kind, name=cmd.name, locale=cmd.locale,
             filters=filters, channels=channels, preferences=cmd.preferences.model_dump(mode="json"))
-        self.save(subscription)
-        answer = {"id": str(subscription.id), "version": subscription.version}
-        return answer | ({"webhook_secret": made} if made else {})
+        answer = {"id": str(subscription.id), "version": subscription.version} | ({"secret_made": True} if made else {})
+        requests.stamp(subscription.pending_events, who, digest, answer)
+        try:
+            self.save(subscription)
+        except IntegrityError:  # the same key's first attempt, stored while this one ran
+            if subscription_id is None or not (answer := self._earlier_answer(subscription_id, who, digest)):
+                raise
+            return self._with_made_secret(answer)
+        return {k: v for k, v in answer.items() if k != "secret_made"} | ({"webhook_secret": made} if made else {})
+
+    def _earlier_answer(self, aggregate_id, who, digest: str) -> dict | None:
+        latest = self.events.get(aggregate_id, desc=True, limit=requests.IDEMPOTENCY_WINDOW)
+        return requests.earlier_answer(latest, who, digest)
+
+    def _with_made_secret(self, answer: dict) -> dict:
+        """A replayed answer: the secret this service made for it, unsealed again (the first
+        reply, which carried it, was lost), or the one in force if it was rotated since."""
+        if not answer.pop("secret_made", False):
+            return answer
+        webhook = self._get(answer["id"]).webhook()
+        return answer | {"webhook_secret": self.secret_box.open(webhook["secret_sealed"])} if webhook else answer
 
     def _check_webhook_address(self, url: str, field: str) -> None:
         try:
@@ -306,19 +333,26 @@ class NotificationsApplication(Application):
                      resealed["legacy"], resealed["rekeyed"])
         return resealed
 
-    def change_preferences(self, subscription_id: Any, data: dict) -> dict:
+    def change_preferences(self, subscription_id: Any, data: dict, caller: dict | None = None) -> dict:
         preferences = parse(Preferences, data)
+        who, digest = requests.caller_of(caller), requests.fingerprint("change_preferences", preferences)
         subscription = self._get(subscription_id)
+        if answer := self._earlier_answer(subscription.id, who, digest):
+            return answer
         subscription.change_preferences(preferences.model_dump(mode="json"))
+        answer = {"id": str(subscription.id), "version": subscription.version}
+        requests.stamp(subscription.pending_events, who, digest, answer)
         self.save(subscription)
-        return {"id": str(subscription.id), "version": subscription.version}
+        return answer
 
-    def cancel(self, subscription_id: Any, data: dict) -> dict:
+    def cancel(self, subscription_id: Any, data: dict, caller: dict | None = None) -> dict:
         """Cancel: nothing more is sent to it, not even what was already waiting, and its
         webhook secret is used no more (the read model and the workers drop it)."""
         cmd = parse(Cancel, data)
         subscription = self._get(subscription_id)
         subscription.cancel(cmd.reason)
+        requests.stamp(subscription.pending_events, requests.caller_of(caller), requests.fingerprint("cancel", cmd),
+                       {"id": str(subscription.id), "active": False})  # cancelling twice is cancelled: no replay needed
         self.save(subscription)
         self.ledger.cancel_waiting(str(subscription.id))
         self.subscriptions.catch_up()

@@ -80,8 +80,9 @@ class Subscription(Aggregate):
         self.active = True
 
     @classmethod
-    def subscribe(cls, **facts) -> Subscription:
-        return cls._create(cls.Subscribed, id=uuid.uuid4(), **facts)
+    def subscribe(cls, subscription_id: uuid.UUID | None = None, **facts) -> Subscription:
+        """``subscription_id``: given when a retry must find the same one (shared.requests)."""
+        return cls._create(cls.Subscribed, id=subscription_id or uuid.uuid4(), **facts)
 
     def change_preferences(self, preferences: dict) -> None:
         self.trigger_event(self.PreferencesChanged, preferences=preferences)

@@ -39,16 +39,17 @@ class NotificationsService:
         self.runtime.jobs.publish(app.due_held() + app.due_digests(hour=self.runtime.digest_hour))
 
     @rpc(expected_exceptions=DomainError)
-    def subscribe(self, data):
-        return self.runtime.app.subscribe(data)
+    def subscribe(self, data, caller=None):
+        """``caller``: who asks and their retry key (shared.requests.Caller)."""
+        return self.runtime.app.subscribe(data, caller)
 
     @rpc(expected_exceptions=DomainError)
-    def change_preferences(self, subscription_id, data):
-        return self.runtime.app.change_preferences(subscription_id, data)
+    def change_preferences(self, subscription_id, data, caller=None):
+        return self.runtime.app.change_preferences(subscription_id, data, caller)
 
     @rpc(expected_exceptions=DomainError)
-    def cancel(self, subscription_id, data=None):
-        return self.runtime.app.cancel(subscription_id, data or {})
+    def cancel(self, subscription_id, data=None, caller=None):
+        return self.runtime.app.cancel(subscription_id, data or {}, caller)
 
     @rpc(expected_exceptions=DomainError)
     def rotate_secret(self, subscription_id, data=None):
