@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 
 from awards.application import CASE_COMMANDS, AwardFilter, Revoke
-from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLES, SECRETARY
+from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLE_NAMES_VI, ROLES, SECRETARY
 from nominations.application import CHANGES
 from nominations.commands import Detect, ListFilter
 from notifications.application import Cancel, Preferences, Subscribe
@@ -62,6 +62,23 @@ CASE_ACTIONS = {
     "decision": "decide",
     "rejection": "reject",
 }
+
+# What each action does, as the officer reads it on /docs.
+ACTION_SUMMARIES = {
+    "plan_nurture": "Lập kế hoạch bồi dưỡng.", "record_progress": "Ghi tiến độ bồi dưỡng.",
+    "record_check": "Ghi kết quả kiểm tra, theo dõi.", "review": "Sơ kết / tổng kết.",
+    "endorse": "Ghi kết quả bình xét của tập thể.", "nominate": "Đề nghị khen thưởng.",
+    "publicize": "Tuyên truyền, nêu gương.", "start_adoption": "Bắt đầu nhân rộng ở một đơn vị.",
+    "record_adoption_outcome": "Ghi kết quả nhân rộng.", "evaluate_year": "Ghi đánh giá, xếp loại năm.",
+    "put_on_hold": "Tạm dừng (khiếu nại, kỷ luật, thanh tra).", "release_hold": "Gỡ tạm dừng.",
+    "withdraw": "Rút khỏi danh sách điển hình.", "record_initiative": "Ghi sáng kiến.",
+    "recognise_initiative": "Công nhận sáng kiến (phạm vi ảnh hưởng).", "record_roster": "Ghi danh sách thành viên năm.",
+    "appraise": "Thẩm định hồ sơ: chuyển hội đồng, hoặc trả lại.", "record_session": "Ghi kết quả phiên họp, bỏ phiếu.",
+    "open_consultation": "Mở lấy ý kiến nhân dân.", "record_objection": "Ghi ý kiến phản ánh.",
+    "resolve_objection": "Giải quyết ý kiến phản ánh.", "decide": "Ghi quyết định khen thưởng.",
+    "reject": "Không khen thưởng, ghi rõ lý do.",
+}
+PUBLIC_GROUP = ("health", "ready", "catalog", "openapi.json", "docs")  # shown together as "hệ thống"
 
 
 class CaseQuery(Page):
@@ -156,7 +173,7 @@ def _operations() -> list[Operation]:
                   parameters=exemplar, response=LIST),
     ]
     for action, command in ACTIONS.items():
-        ops.append(Operation("POST", f"/exemplars/{{exemplar_id}}/{action}", f"Điển hình: {command}.", (OFFICER,),
+        ops.append(Operation("POST", f"/exemplars/{{exemplar_id}}/{action}", ACTION_SUMMARIES[command], (OFFICER,),
                              body=(CHANGES[command][0], ExpectedVersion), parameters=exemplar))
     ops += [
         Operation("GET", "/councils", "Các hội đồng theo thời gian: cấp, cấp trên, địa bàn, hiệu lực.", None,
@@ -168,7 +185,7 @@ def _operations() -> list[Operation]:
                   (SECRETARY, AUDITOR), parameters=case),
     ]
     for action, command in CASE_ACTIONS.items():
-        ops.append(Operation("POST", f"/councils/{{council}}/cases/{{case_id}}/{action}", f"Hồ sơ: {command}.",
+        ops.append(Operation("POST", f"/councils/{{council}}/cases/{{case_id}}/{action}", ACTION_SUMMARIES[command],
                              (SECRETARY,), body=CASE_COMMANDS[command], parameters=case))
     ops += [
         Operation("POST", "/councils/{council}/awards/{award_id}/revocation", "Thu hồi một quyết định khen thưởng.",
@@ -302,11 +319,13 @@ def docs_html(doc: dict) -> str:
     groups: dict[str, list] = {}
     for path, methods in doc["paths"].items():
         for method, operation in methods.items():
-            groups.setdefault(path.strip("/").split("/")[0] or "/", []).append((path, method, operation))
+            first = path.strip("/").split("/")[0]
+            groups.setdefault("hệ thống" if first in PUBLIC_GROUP else first, []).append((path, method, operation))
 
     def body_schema(operation: dict) -> dict:
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         return doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
 
-    return TEMPLATES.get_template("docs.html.j2").render(doc=doc, groups=list(groups.items()),
-                                                         body_schema=body_schema)
+    return TEMPLATES.get_template("docs.html.j2").render(
+        doc=doc, groups=list(groups.items()), body_schema=body_schema,
+        roles_vi=lambda roles: ", ".join(ROLE_NAMES_VI[role] for role in roles))
