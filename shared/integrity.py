@@ -42,12 +42,14 @@ class Checkpoint:
     position: int  # the last notification id it covers
     count: int  # how many events the chain holds up to ``position``
     chain_hash: str
-    sealed_at: str  # ISO time, for people; not part of any proof
+    sealed_at: str  # ISO time; signed, and what a retired key is judged by (shared.signing)
     signature: str = ""
+    key_id: str = ""  # which of the instance's keys signed; "" in checkpoints signed before keys had ids
 
     def message(self) -> bytes:
-        """What is signed: everything but the signature, canonically."""
-        body = {k: v for k, v in asdict(self).items() if k != "signature"}
+        """What is signed: everything but the signature, canonically. The key id is signed
+        when there is one; without, the message is byte for byte what older checkpoints signed."""
+        body = {k: v for k, v in asdict(self).items() if k != "signature" and not (k == "key_id" and not v)}
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     def to_json(self) -> dict:
@@ -122,8 +124,9 @@ class Verifier:
     """Check a stream of entries against signed checkpoints, in one pass.
 
     Memory holds only the mismatched positions (to tell a moved event from a changed one),
-    never the log. ``verify_signature(instance, message, signature) -> bool`` comes from
-    the auditor's own trusted keys, not from the bundle being checked.
+    never the log. ``verify_signature(instance, message, signature, key_id=, signed_at=) -> bool``
+    (shared.signing.TrustedKeys.verify) comes from the auditor's own trusted keys, not from the
+    bundle being checked: each checkpoint is judged by the key in force when it was sealed.
     """
 
     MAX_PENDING = 100_000  # suspicious positions named per run; beyond that they are only counted
@@ -138,11 +141,14 @@ class Verifier:
                 self._find("bad-signature", checkpoint.position,
                            f"checkpoint at {checkpoint.position} claims {checkpoint.instance}/{checkpoint.log}, "
                            f"not {instance}/{log}")
-            elif verify_signature(instance, checkpoint.message(), checkpoint.signature):
+            elif verify_signature(instance, checkpoint.message(), checkpoint.signature,
+                                  key_id=checkpoint.key_id or None, signed_at=checkpoint.sealed_at):
                 self.checkpoints.append(checkpoint)
             else:
+                key = f"key {checkpoint.key_id}" if checkpoint.key_id else "a key without id"
                 self._find("bad-signature", checkpoint.position,
-                           f"checkpoint at {checkpoint.position} is not signed by {instance}'s trusted key")
+                           f"checkpoint at {checkpoint.position} (sealed {checkpoint.sealed_at}, {key}) is not "
+                           f"signed by {instance}'s trusted key in force then")
         self.report.checkpoints = len(self.checkpoints)
         self._log_link = self._seal_link = GENESIS
         self._count = 0

@@ -12,8 +12,8 @@ import logging
 import time
 
 from eventsourcing.application import Application
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, insert, inspect, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from shared.integrity import GENESIS, Checkpoint, event_hash, next_link
 from shared.schema import create_tables
@@ -42,12 +42,26 @@ audit_checkpoints = Table(
     Column("chain_hash", String(64), nullable=False),
     Column("sealed_at", String(40), nullable=False),
     Column("signature", String(200), nullable=False),
+    Column("key_id", String(16), nullable=True),  # None: signed before keys had ids
 )
 
 
 def checkpoint_of(row) -> Checkpoint:
     return Checkpoint(instance=row.instance, log=row.log, position=row.position, count=row.count,
-                      chain_hash=row.chain_hash, sealed_at=row.sealed_at, signature=row.signature)
+                      chain_hash=row.chain_hash, sealed_at=row.sealed_at, signature=row.signature,
+                      key_id=getattr(row, "key_id", None) or "")
+
+
+def _add_key_id_column(engine) -> None:
+    """Tables made before keys had ids get the column; their rows keep verifying without it."""
+    if "key_id" in {c["name"] for c in inspect(engine).get_columns("audit_checkpoints")}:
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE audit_checkpoints ADD COLUMN key_id VARCHAR(16)"))
+    except (OperationalError, ProgrammingError) as error:
+        if "key_id" not in str(error):  # "already exists" / "duplicate column": another process won
+            raise
 
 
 class SealsRolledBack(Exception):
@@ -70,6 +84,7 @@ class Sealer:
         self._sealed_up_to = 0
         self._signed_up_to = 0
         create_tables(metadata, self.engine)
+        _add_key_id_column(self.engine)
 
     def seal_pending(self, checkpoint: bool | None = None) -> int:
         """Seal everything stored so far; sign a checkpoint when enough was sealed, when the
@@ -127,9 +142,11 @@ class Sealer:
         due = since >= self.checkpoint_every or time.monotonic() - self._last_checkpoint_at >= self.checkpoint_after_s
         if since == 0 or not (force or due):
             return
+        key = self.signer.current()  # one key for the id and the signature, even mid-rotation
         checkpoint = Checkpoint(instance=self.signer.instance, log=self.log_name, position=position, count=seq,
-                                chain_hash=link, sealed_at=dt.datetime.now(dt.timezone.utc).isoformat())
-        signed = Checkpoint(**{**checkpoint.to_json(), "signature": self.signer.sign(checkpoint.message())})
+                                chain_hash=link, sealed_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+                                key_id=key.key_id)
+        signed = Checkpoint(**{**checkpoint.to_json(), "signature": key.sign(checkpoint.message())})
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(audit_checkpoints).values(**signed.to_json()))

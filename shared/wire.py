@@ -14,6 +14,10 @@ Version history:
       parse, but carry no signature: consumers reject them like a forged one (``verified``)
       and park them. Nothing unsigned is acted on; an operator who trusts a parked old
       message can have its source re-publish it.
+  4 - adds ``key_id``: which of the instance's keys signed (shared.signing.key_id), signed
+      with the rest. Keys rotate: a retired key vouches only for events recorded at or
+      before its retirement. A v3 message (no key id) still verifies with whichever of
+      the instance's keys was in force at its ``recorded_at``.
 
 Routing: the routing key is the event type, followed for an event addressed to one
 council by that council's level and jurisdiction (``routing_key``), so a council's queue
@@ -33,7 +37,7 @@ from pydantic_core import to_jsonable_python
 from shared import trust
 from shared.requests import RECORDED_BY, STAMPS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SIGNED_SINCE = 3
 EXCHANGE_SUFFIX = ".events"  # nameko's convention: "<service>.events", routing key = type
 
@@ -56,6 +60,7 @@ class WireEvent(BaseModel):
     recorded_at: dt.datetime | None = None
     payload: dict[str, Any]
     signature: str | None = None  # v3: see ``signed`` and ``verified``
+    key_id: str | None = None  # v4: the signing key's id
 
     @model_validator(mode="before")
     @classmethod
@@ -67,7 +72,9 @@ class WireEvent(BaseModel):
     def signed(self, signer: "SignsAs") -> "WireEvent":
         if signer.instance != self.instance:
             raise ValueError(f"instance {signer.instance!r} cannot sign for {self.instance!r}")
-        return self.model_copy(update={"signature": signer.sign(canonical(self.to_message()))})
+        key = signer.current()  # one key for the id and the signature, even mid-rotation
+        with_id = self.model_copy(update={"schema_version": max(self.schema_version, 4), "key_id": key.key_id})
+        return with_id.model_copy(update={"signature": key.sign(canonical(with_id.to_message()))})
 
     @property
     def dedupe_key(self) -> tuple[str, int]:
@@ -77,16 +84,23 @@ class WireEvent(BaseModel):
         return self.model_dump(mode="json")
 
 
+class SigningKey(Protocol):  # shared.signing.SigningKey
+    key_id: str
+
+    def sign(self, message: bytes) -> str: ...
+
+
 class SignsAs(Protocol):  # shared.signing.Signer
     instance: str
 
-    def sign(self, message: bytes) -> str: ...
+    def current(self) -> SigningKey: ...
 
 
 class Verifies(Protocol):  # shared.signing.TrustedKeys
     def known(self, instance: str) -> bool: ...
 
-    def verify(self, instance: str, message: bytes, signature: str) -> bool: ...
+    def refusal(self, instance: str, message: bytes, signature: str, key_id: str | None = None,
+                signed_at: Any = None) -> str | None: ...
 
     def claims_of(self, instance: str) -> Any: ...  # shared.trust.Claims
 
@@ -119,8 +133,10 @@ def verified(body: Any, source: str, trusted: Verifies) -> WireEvent:
     try:
         if not isinstance(instance, str) or not trusted.known(instance):
             raise Unverified(f"unknown source instance {instance!r}: no trusted public key")
-        if not trusted.verify(instance, canonical(body), signature):
-            raise Unverified(f"bad signature: not signed by instance {instance!r}, or changed since")
+        # its recorded_at is signed too: the time a retired key is judged by
+        refused = trusted.refusal(instance, canonical(body), signature, body.get("key_id"), body.get("recorded_at"))
+        if refused:
+            raise Unverified(refused)
     except ValueError as error:  # that instance's key file is unreadable
         raise Unverified(f"unusable key for instance {instance!r}: {error}") from None
     if body.get("source") != source:

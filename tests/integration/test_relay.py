@@ -84,7 +84,8 @@ def test_every_stored_event_is_published_as_a_signed_wire_event(postgres_url, am
     runtime.relay.drain()
     events = collector.collect(runtime.instance, expected)  # each one verified with the instance's public key
     assert_complete_and_in_order(events, expected)
-    assert {e.schema_version for e in events} == {3} and all(e.signature for e in events)
+    assert {e.schema_version for e in events} == {4} and all(e.signature for e in events)
+    assert {e.key_id for e in events} == {runtime.relay.signer.key_id}  # v4: which of its keys signed
     nominated = next(e for e in events if e.type == "exemplar.nominated")
     assert nominated.source == "nominations" and nominated.business_date.isoformat() == "2018-10-02"
     assert nominated.payload["award_form"] == "giay-khen" and nominated.recorded_at is not None

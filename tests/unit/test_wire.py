@@ -73,11 +73,12 @@ def refusal(body, trusted, source="nominations") -> str:
     return str(refused.value)
 
 
-def test_a_signed_v3_event_verifies_and_parses_to_what_was_signed(tmp_path):
+def test_a_signed_event_verifies_and_parses_to_what_was_signed(tmp_path):
     key = signer()
     body = v3_message(key)
     event = verified(body, "nominations", trusting(key, folder=tmp_path))
-    assert event.schema_version == 3 and event.signature == body["signature"]
+    assert event.schema_version == 4 and event.signature == body["signature"]
+    assert event.key_id == body["key_id"] == key.key_id  # v4: which key signed
     assert event.payload["subject"]["name"] == "Hộ ông Hoàng Văn Thắng"
     assert WireEvent.model_validate(event.to_message()) == event  # v3 round trip
 
@@ -109,7 +110,11 @@ def test_an_unknown_instance_is_refused(tmp_path):
 
 def test_a_trusted_name_signed_with_another_key_is_refused(tmp_path):
     genuine, impostor = signer(), signer()  # same instance name, different keys
-    assert "bad signature" in refusal(v3_message(impostor), trusting(genuine, folder=tmp_path))
+    reason = refusal(v3_message(impostor), trusting(genuine, folder=tmp_path))
+    assert reason.startswith("bad signature") and f"key '{impostor.key_id}', which is not a key of" in reason
+    body = v3_message(impostor)
+    body["key_id"] = genuine.key_id  # claiming the genuine key's id does not help
+    assert "bad signature" in refusal(body, trusting(genuine, folder=tmp_path))
 
 
 @pytest.mark.parametrize("tamper", [
@@ -211,7 +216,7 @@ def test_claims_that_speak_for_nothing_are_refused(tmp_path):
 
 def test_a_new_event_is_written_in_the_current_version():
     fields = {k: v for k, v in v2_message().items() if k != "schema_version"}
-    assert WireEvent(**fields).schema_version == SCHEMA_VERSION == 3
+    assert WireEvent(**fields).schema_version == SCHEMA_VERSION == 4
 
 
 def test_only_the_instance_itself_may_sign_its_events():
