@@ -307,6 +307,43 @@ def test_old_event_versions_replay_through_upcasters_and_snapshots_change_no_ans
     assert result["differences"] == [] and result["events"] == app.recorder.max_notification_id()
 
 
+def test_checkpoints_signed_before_a_rotation_and_before_keys_had_ids_still_verify(sealed, catalog, tmp_path):
+    """A log sealed under a key and in a table made before keys had ids, then its key rotated:
+    the new sealer adds the column, signs with the new key, and every checkpoint verifies;
+    the retired key no longer vouches for anything after its retirement."""
+    from shared.integrity import Checkpoint
+    from shared.sealer import audit_checkpoints, checkpoint_of
+    from shared.signing import rotate_key
+
+    db, app, keys = sealed["db"], sealed["app"], tmp_path / "keys"
+    old_key = sealed["sealer"].signer.current()  # kept: the file will hold the new key
+    [row] = sql(db, "SELECT position, count, chain_hash, sealed_at FROM audit_checkpoints")
+    legacy = Checkpoint(INSTANCE, "Nominations", row[0], row[1], row[2], row[3])  # signed the old way: no key id
+    sql(db, "ALTER TABLE audit_checkpoints DROP COLUMN key_id")
+    sql(db, "UPDATE audit_checkpoints SET signature = %s", old_key.sign(legacy.message()))
+
+    rotated = rotate_key(INSTANCE, keys, grace_s=0)
+    app.change(sealed["ids"][3], "record_progress", STEPS["record_progress"])
+    sealer = Sealer(app, load_signer(INSTANCE, keys_dir=keys))  # the restarted instance: adds the column
+    sealer.seal_pending(checkpoint=True)
+    assert sql(db, "SELECT key_id FROM audit_checkpoints ORDER BY position") == [(None,), (rotated["new_key_id"],)]
+    for trusted in (sealed["trusted"], TrustedKeys(keys)):  # a running verifier's (cache warm) and a fresh one
+        report = audit.verify_source(sealed["source"], trusted)
+        assert report.ok and report.checkpoints == 2 and report.proven_up_to == report.events
+
+    # the retired key signing the newest checkpoint, after its retirement: refused and named
+    with app.recorder.datastore.engine.connect() as conn:
+        newest = checkpoint_of(conn.execute(audit_checkpoints.select().order_by(
+            audit_checkpoints.c.position.desc()).limit(1)).first())
+    later = (dt.datetime.fromisoformat(rotated["retired_at"]) + dt.timedelta(seconds=1)).isoformat()
+    forged = Checkpoint(**{**newest.to_json(), "key_id": old_key.key_id, "sealed_at": later, "signature": ""})
+    sql(db, "UPDATE audit_checkpoints SET key_id = %s, sealed_at = %s, signature = %s WHERE position = %s",
+        old_key.key_id, later, old_key.sign(forged.message()), newest.position)
+    report = audit.verify_source(sealed["source"], TrustedKeys(keys))
+    assert [(f.kind, f.notification_id) for f in report.findings] == [("bad-signature", newest.position)]
+    assert f"key {old_key.key_id}" in report.findings[0].detail
+
+
 def test_the_sealer_refuses_to_bless_a_rewritten_tail(sealed):
     """Deleting the newest seals and checkpoints, then editing the events there: a running
     sealer notices what it made is gone and seals nothing more."""
