@@ -16,17 +16,13 @@ from typing import Iterable
 
 import kombu
 
+from shared.contracts.wire_events import council_hears
 from shared.topology import Council, Topology
 from shared.wire import addressed_to, exchange_name
 
 EVENT_TYPE = "council"  # the handlers' nameko event type: only names the queues
 # source service -> (the event type addressed to one council, what every council hears, handler method)
-SOURCES = {
-    "nominations": ("exemplar.nominated", ("exemplar.put_on_hold", "exemplar.hold_released"),
-                    "on_nominations_event"),
-    "awards": ("case.forwarded", ("award.granted", "award.revoked", "award.flagged_for_review"),
-               "on_awards_event"),
-}
+SOURCES = {source: (*council_hears(source), f"on_{source}_event") for source in ("nominations", "awards")}
 QUEUE_ARGUMENTS = {"x-single-active-consumer": True}  # one copy at a time applies them, in order
 
 

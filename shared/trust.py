@@ -17,14 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-# The event types each service emits: nobody else may sign them.
-SERVICE_EVENT_TYPES = {
-    "nominations": ("exemplar.*",),
-    "awards": ("case.*", "award.*"),
-    "notifications": ("subscription.*",),
-}
+from shared.contracts.wire_events import SERVICES, WIRE_TYPES, emitted_by
+
+# The event types each service emits (the wire registry): nobody else may sign them.
+SERVICE_EVENT_TYPES = {service: emitted_by(service) for service in SERVICES}
 # Event types whose payload names the council they are of (a council signs only its own).
-COUNCIL_FIELD = {"case.*": "jurisdiction", "award.granted": "jurisdiction"}
+COUNCIL_FIELD = {t.name: t.council_field for t in WIRE_TYPES.values() if t.council_field}
 
 
 class Claims(BaseModel):

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import to_jsonable_python
 
 from shared import trust
+from shared.contracts.wire_events import WIRE_TYPES, addressed, payload_refusal
 from shared.requests import RECORDED_BY, STAMPS
 
 SCHEMA_VERSION = 4
@@ -150,6 +151,8 @@ def verified(body: Any, source: str, trusted: Verifies) -> WireEvent:
     refused = trust.refusal(claims, instance, body)
     if refused:
         raise Unverified(f"not this instance's to say: {refused}")
+    if body.get("type") not in WIRE_TYPES:  # trust allowed its service's patterns; the registry knows each type
+        raise Unverified(f"signed but not in the wire contract: unknown event type {body.get('type')!r}")
     try:
         return WireEvent.model_validate(body)
     except ValidationError as error:  # a newer schema than ours, or the producer's bug
@@ -159,7 +162,7 @@ def verified(body: Any, source: str, trusted: Verifies) -> WireEvent:
 
 
 # Events addressed to one council: (type -> payload fields naming its level and jurisdiction).
-ADDRESSED = {"exemplar.nominated": ("council_level", "jurisdiction"), "case.forwarded": ("to_level", "to_jurisdiction")}
+ADDRESSED = addressed()
 
 
 def addressed_to(event_type: str, level: str, jurisdiction: str) -> str:
@@ -194,7 +197,19 @@ def describe_event(event: Any) -> dict[str, Any]:
     }
 
 
+class OutsideTheContract(ValueError):
+    """A stored event this service would publish is not in the wire registry's shape: our bug."""
+
+
 def wire_event(described: dict[str, Any], source: str, instance: str, notification_id: int) -> WireEvent:
+    """The wire event of a stored event (``describe_event``). One not in the contract's shape is
+    refused here, before it leaves: publishing stops at it, loudly, rather than sending what
+    consumers could misread (tests hold every event class against the registry)."""
+    refused = payload_refusal(described["type"], described["payload"])
+    if refused is None and WIRE_TYPES[described["type"]].emitted_by != source:
+        refused = f"{described['type']} is emitted by {WIRE_TYPES[described['type']].emitted_by}, not {source}"
+    if refused:
+        raise OutsideTheContract(refused)
     return WireEvent(
         type=described["type"],
         source=source,

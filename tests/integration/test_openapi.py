@@ -65,6 +65,17 @@ def test_the_document_is_valid_openapi_3_1_and_bodies_carry_the_validators_limit
     assert "award_year" in schemas["NominateExpectedVersion"]["properties"]
 
 
+def test_webhooks_document_every_event_a_subscription_may_name_from_the_wire_registry():
+    from shared.contracts.wire_events import WIRE_TYPES, fanned_out
+
+    assert set(DOCUMENT["webhooks"]) == set(fanned_out()) and "exemplar.detected" in DOCUMENT["webhooks"]
+    granted = DOCUMENT["webhooks"]["award.granted"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    event = granted["allOf"][1]["properties"]["event"]["properties"]
+    assert event["type"] == {"const": "award.granted"}
+    payload = DOCUMENT["components"]["schemas"][event["payload"]["$ref"].rsplit("/", 1)[1]]
+    assert set(payload["required"]) == set(WIRE_TYPES["award.granted"].payload.model_fields) >= {"jurisdiction"}
+
+
 def test_the_document_and_its_page_are_served_without_a_token(system):
     served = requests.get(system.url("/openapi.json"), timeout=10)
     assert served.status_code == 200 and served.json() == DOCUMENT

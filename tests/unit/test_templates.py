@@ -19,6 +19,7 @@ import pytest
 from awards.domainmodel import Award, Case
 from nominations.domainmodel import event_types as exemplar_event_types
 from notifications.rendering import DEFAULT_DIR, LOCALES, MissingTemplate, Renderer
+from shared.contracts.wire_events import fanned_out, payload_refusal
 from shared.wire import WireEvent, describe_event, wire_event
 
 
@@ -32,6 +33,7 @@ def wire_event_types() -> dict[str, type]:
 
 
 EVENT_TYPES = wire_event_types()
+assert set(EVENT_TYPES) == fanned_out(), "the wire registry and the aggregates' events disagree (test_wire_registry)"
 VIETNAMESE = re.compile("[ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ]", re.IGNORECASE)
 EXEMPLAR_ID = "a5eb88f3-b6e1-4fd2-8681-a4c5807a24bc"
 BUSINESS_DATE = dt.date(2018, 10, 12)
@@ -141,6 +143,7 @@ def renderer(catalog):
                          ids=[f"{t}{''.join(f'-{k}={v!r}'[:30] for k, v in c.items())}" for t, c in CASES])
 def test_every_template_renders_in_both_locales(renderer, event_type, change):
     event = sample_event(event_type, **change)
+    assert payload_refusal(event.type, event.payload) is None  # what the relay sends is in the contract's shape
     messages = {locale: renderer.render(event, locale) for locale in LOCALES}
     for locale, message in messages.items():
         assert message.locale == locale

@@ -14,7 +14,7 @@ import pytest
 from awards.domainmodel import Award, Case
 from awards.eligibility import Initiative, PastAward, RosterMember, assess, award_year_of, subject_facts
 from awards.policy import load_policy
-from nominations import commands
+from shared.contracts import nominations as commands
 from nominations.domainmodel import RATINGS_VI
 from shared.catalog import CatalogError
 

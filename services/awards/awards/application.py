@@ -8,107 +8,27 @@ secretary's commands. Every rule is judged by the policy in force on the command
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, func, insert, or_, select, update
 
-from awards.domainmodel import OPEN_STATUSES, REVOCATION_GROUNDS, Award, Case
+from awards.domainmodel import OPEN_STATUSES, Award, Case
 from awards.eligibility import PastAward, assess, award_year_of, subject_facts
 from awards.policy import Policy
 from shared import requests
 from shared.catalog import Catalog
+from shared.contracts.awards import CASE_COMMANDS, REVOCATION_GROUNDS, AwardFilter, Revoke
 from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
 from shared.schema import create_tables, insert_ignoring_duplicates
 from shared.topology import Council
-from shared.validation import (CODE_MAX, NAME_MAX, OFFSET_MAX, PAGE_DEFAULT, PAGE_MAX, TEXT_MAX, Code, Name, Text,
-                               parse)
+from shared.validation import (CODE_MAX, NAME_MAX, TEXT_MAX, parse)
 from shared.wire import WireEvent
-
-DECISION_NUMBER = re.compile(r"^\d+/QĐ-[A-ZĐ0-9]+(-[A-ZĐ0-9]+)*$")
-
-
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    business_date: dt.date
-
-
-class Appraise(Command):
-    passed: bool
-    appraiser: Name
-    note: Text
-
-
-class RecordSession(Command):
-    session: Name
-    members: Annotated[int, Field(ge=1, le=1000)]
-    present: Annotated[int, Field(ge=0, le=1000)]
-    in_favour: Annotated[int, Field(ge=0, le=1000)]
-    against: Annotated[int, Field(ge=0, le=1000)]
-    blank: Annotated[int, Field(ge=0, le=1000)] = 0
-
-
-class OpenConsultation(Command):
-    pass
-
-
-class RecordObjection(Command):
-    submitted_by: Name
-    content: Text
-
-
-class ResolveObjection(Command):
-    objection_id: Code
-    resolution: Text
-    upheld: bool
-
-
-class Decide(Command):
-    decision_number: Code
-    signer: Name
-
-    @field_validator("decision_number")
-    @classmethod
-    def _numbered_like_a_decision(cls, value: str) -> str:
-        if not DECISION_NUMBER.match(value):
-            raise ValueError("expected a decision number such as 123/QĐ-UBND")
-        return value
-
-
-class Reject(Command):
-    reason: Text
-
-
-# the secretary's command -> its input model (also what gateway.openapi publishes)
-CASE_COMMANDS: dict[str, type[Command]] = {
-    "appraise": Appraise, "record_session": RecordSession, "open_consultation": OpenConsultation,
-    "record_objection": RecordObjection, "resolve_objection": ResolveObjection, "decide": Decide, "reject": Reject}
-
-
-class AwardFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    year: Annotated[int, Field(ge=1945, le=2100)] | None = None
-    unit: Name | None = None
-    field: Code | None = None
-    award_form: Code | None = None
-    department: Code | None = None
-    exemplar_id: Code | None = None
-    limit: Annotated[int, Field(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT
-    offset: Annotated[int, Field(ge=0, le=OFFSET_MAX)] = 0
-
-
-class Revoke(Command):
-    ground: Literal["a", "b", "c", "d"]
-    reason: Text
-    decision_number: Code
-
 
 # The awards every council knows (granted anywhere, from wire events) and open holds.
 metadata = MetaData()

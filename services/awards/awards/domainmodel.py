@@ -21,13 +21,6 @@ from eventsourcing.domain import Aggregate
 from awards.policy import PolicyVersion
 from shared.errors import RuleViolation, rule_violation
 
-REVOCATION_GROUNDS = {
-    "a": "khai man hồ sơ, thành tích",
-    "b": "giả mạo hồ sơ",
-    "c": "thẩm định, xét duyệt, đề nghị khen thưởng trái pháp luật",
-    "d": "sau này phát hiện không đủ tiêu chuẩn",
-}
-
 RULES_VI = {
     "case-closed": "Hồ sơ đã kết thúc ({status}); không thể thực hiện thêm thao tác.",
     "appraise-first": "Phải thẩm định hồ sơ trước khi {action}.",

@@ -16,7 +16,7 @@ import io
 from collections import Counter
 
 from gateway.audit import Cutoff, LogSource, award_register_as_of, register_as_of, templates
-from nominations.domainmodel import STAGE_NAMES_VI
+from shared.contracts.nominations import STAGE_NAMES_VI
 from shared.catalog import Catalog
 
 # Exemplars detected in the year. award_form is the nomination still pending at a council.

@@ -70,9 +70,9 @@ def default_sources(environ: dict | None = None) -> list[LogSource]:
     environ = dict(os.environ if environ is None else environ)
     if environ.get("AUDIT_SOURCES"):
         return parse_sources(environ["AUDIT_SOURCES"].split(","))
-    from awards.bootstrap import service_name
+    from shared.council_queues import service_name
     from gateway import launcher
-    from nominations.bootstrap import DEFAULT_INSTANCE
+    from shared.contracts.nominations import DEFAULT_INSTANCE
 
     sources = []
     for name in launcher.SERVICES:

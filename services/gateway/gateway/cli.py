@@ -24,7 +24,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import shared.rpc  # noqa: F401,E402 - our errors arrive as themselves
-from nominations.domainmodel import STAGE_NAMES_VI  # noqa: E402
+from shared.contracts.nominations import STAGE_NAMES_VI  # noqa: E402
 from shared.errors import DomainError, InvalidInput, NotFound  # noqa: E402
 
 console = Console()
@@ -54,7 +54,7 @@ def call(service: str, method: str, *args):
 
 def nominations_call(method: str, *args):
     """A call to the department this CLI serves (NOMINATIONS_INSTANCE_ID); imported late, starts fast."""
-    from nominations.bootstrap import configured_instance, service_name
+    from shared.contracts.nominations import configured_instance, service_name
 
     return call(service_name(configured_instance()), method, *args)
 
@@ -375,7 +375,7 @@ def council() -> None:
 
 
 def council_call(jurisdiction: str, method: str, *args):
-    from awards.bootstrap import service_name
+    from shared.council_queues import service_name
 
     return call(service_name(jurisdiction), method, *args)
 

@@ -30,17 +30,16 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 import shared.rpc  # noqa: F401 - our errors arrive as themselves
-from awards.application import AwardFilter
-from awards.bootstrap import service_name as council_service
 from gateway import access, audit, openapi
 from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLES, SECRETARY
 from gateway.annual_report import annual_report, report_csv, report_html
 from gateway.openapi import ACTIONS, CASE_ACTIONS
-from nominations.bootstrap import configured_instance
-from nominations.bootstrap import service_name as nominations_service
-from nominations.commands import ListFilter
-from notifications.ledger import DeliveryIds
 from shared.catalog import load_catalog
+from shared.contracts.awards import AwardFilter
+from shared.contracts.nominations import ListFilter, configured_instance
+from shared.contracts.nominations import service_name as nominations_service
+from shared.contracts.notifications import DeliveryIds
+from shared.council_queues import service_name as council_service
 from shared.council_queues import waiting
 from shared.errors import DomainError, InvalidInput, NotFound
 from shared.signing import TrustedKeys

@@ -17,13 +17,14 @@ from typing import Annotated
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 
-from awards.application import CASE_COMMANDS, AwardFilter, Revoke
 from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLE_NAMES_VI, ROLES, SECRETARY
-from nominations.application import CHANGES
-from nominations.commands import Detect, ListFilter
 from notifications.application import Cancel, Preferences, Subscribe
-from notifications.ledger import DeliveryIds
+from shared.contracts.awards import CASE_COMMANDS, AwardFilter, Revoke
+from shared.contracts.nominations import CHANGE_COMMANDS, Detect, ListFilter
+from shared.contracts.notifications import DeliveryIds
+from shared.contracts.wire_events import WIRE_TYPES, fanned_out
 from shared.validation import Page
+from shared.wire import WireEvent
 
 VERSION = "2.0.0"
 CODE_PATTERN = "^[a-z0-9][a-z0-9-]{0,80}$"  # gateway.http.JURISDICTION
@@ -174,7 +175,7 @@ def _operations() -> list[Operation]:
     ]
     for action, command in ACTIONS.items():
         ops.append(Operation("POST", f"/exemplars/{{exemplar_id}}/{action}", ACTION_SUMMARIES[command], (OFFICER,),
-                             body=(CHANGES[command][0], ExpectedVersion), parameters=exemplar))
+                             body=(CHANGE_COMMANDS[command], ExpectedVersion), parameters=exemplar))
     ops += [
         Operation("GET", "/councils", "Các hội đồng theo thời gian: cấp, cấp trên, địa bàn, hiệu lực.", None,
                   response=LIST),
@@ -262,6 +263,36 @@ def _query_parameters(model: type[BaseModel], components: dict) -> list[dict]:
     return parameters
 
 
+class WebhookDelivery(BaseModel):
+    """What a subscriber's webhook receives (notifications' worker), signed by Standard Webhooks headers."""
+
+    delivery_id: str
+    recipient_id: str
+    subject: str
+    body: str
+    locale: str
+    event: WireEvent
+
+
+def _webhooks(components: dict) -> dict:
+    """One entry per event type a subscription may name (the wire registry): the body sent,
+    with that type's payload schema."""
+    delivery = _schema_of(WebhookDelivery, components)
+    hooks = {}
+    for name in sorted(fanned_out()):
+        entry = WIRE_TYPES[name]
+        payload = _schema_of(entry.payload, components)
+        hooks[name] = {"post": {
+            "operationId": "webhook_" + name.replace(".", "_"),
+            "summary": f"{entry.summary_vi} ({name}); do dịch vụ {entry.emitted_by} phát.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"allOf": [
+                delivery, {"type": "object", "properties": {"event": {"type": "object", "properties": {
+                    "type": {"const": name}, "payload": payload}}}}]}}}},
+            "responses": {"200": {"description": "Đã nhận."}},
+        }}
+    return hooks
+
+
 def document() -> dict:
     """The whole OpenAPI 3.1 document."""
     components: dict[str, dict] = {"Problem": PROBLEM}
@@ -308,6 +339,7 @@ def document() -> dict:
         "info": {"title": "Điển hình tiên tiến — API", "version": VERSION,
                  "description": "Phát hiện, bồi dưỡng, khen thưởng và nhân rộng điển hình tiên tiến."},
         "paths": paths,
+        "webhooks": _webhooks(components),
         "components": {"schemas": components, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "security": [{"bearer": []}],

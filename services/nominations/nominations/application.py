@@ -15,11 +15,11 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from pydantic_core import to_jsonable_python
 
-from nominations import commands as c
 from nominations.domainmodel import Exemplar
 from shared import requests
 from shared.batching import GroupCall
 from shared.catalog import Catalog
+from shared.contracts import nominations as c
 from shared.errors import ConcurrentChange, DomainError, InvalidInput, NotFound, RuleViolation
 from shared.persistence import DateAsISO
 from shared.topology import Council
@@ -65,25 +65,9 @@ def _catalog_check(catalog: Catalog, cmd: c.Command) -> None:
         )
 
 
-# command name -> (input model, how it changes the exemplar). The one list of changes.
+# command name -> (input model, how it changes the exemplar), from the contract's one list of changes.
 CHANGES: dict[str, tuple[type[c.Command], Callable[..., Any]]] = {
-    "plan_nurture": (c.PlanNurture, Exemplar.plan_nurture),
-    "record_progress": (c.RecordProgress, Exemplar.record_progress),
-    "record_check": (c.RecordCheck, Exemplar.record_check),
-    "review": (c.Review, Exemplar.review),
-    "endorse": (c.Endorse, Exemplar.endorse),
-    "nominate": (c.Nominate, Exemplar.nominate),
-    "publicize": (c.Publicize, Exemplar.publicize),
-    "start_adoption": (c.StartAdoption, Exemplar.start_adoption),
-    "record_adoption_outcome": (c.RecordAdoptionOutcome, Exemplar.record_adoption_outcome),
-    "evaluate_year": (c.EvaluateYear, Exemplar.evaluate_year),
-    "put_on_hold": (c.PutOnHold, Exemplar.put_on_hold),
-    "release_hold": (c.ReleaseHold, Exemplar.release_hold),
-    "withdraw": (c.Withdraw, Exemplar.withdraw),
-    "record_initiative": (c.RecordInitiative, Exemplar.record_initiative),
-    "recognise_initiative": (c.RecogniseInitiative, Exemplar.recognise_initiative),
-    "record_roster": (c.RecordRoster, Exemplar.record_roster),
-}
+    name: (model, getattr(Exemplar, name)) for name, model in c.CHANGE_COMMANDS.items()}
 
 
 class WholeSnapshots(Repository):

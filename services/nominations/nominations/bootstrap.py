@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from nominations.application import NominationsApplication
 from nominations.projections import ExemplarListProjection
 from shared.catalog import CatalogError, load_catalog
 from shared.consumer import IdempotentConsumer
+from shared.contracts.nominations import DEFAULT_INSTANCE, configured_instance, service_name  # noqa: F401
 from shared.council_queues import every_consumer_queue
 from shared.errors import ConcurrentChange
 from shared.persistence import default_database_url, eventsourcing_env
@@ -26,19 +26,7 @@ from shared.signing import signer_from_config
 from shared.wire import WireEvent
 
 SERVICE = "nominations"
-DEFAULT_INSTANCE = "nominations-hoi-nong-dan-yen-the"
 log = logging.getLogger(__name__)
-
-
-def service_name(instance: str) -> str:
-    """Each department's instance is its own nameko service (own RPC and event queues), so
-    two departments never take each other's calls or events, and copies of one share them."""
-    return instance.replace("-", "_")
-
-
-def configured_instance() -> str:
-    """The instance this process runs as, or talks to (the gateway and CLI serve one department)."""
-    return os.environ.get("NOMINATIONS_INSTANCE_ID") or DEFAULT_INSTANCE
 
 
 class CopiesWatch:

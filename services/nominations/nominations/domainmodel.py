@@ -21,15 +21,6 @@ from shared.errors import RuleViolation, rule_violation
 
 # Stages in lifecycle order (the plans' phát hiện – bồi dưỡng – tổng kết – nhân rộng,
 # with the award steps in between).
-STAGE_NAMES_VI = {
-    "detected": "Phát hiện",
-    "nurturing": "Bồi dưỡng",
-    "reviewed": "Sơ kết / tổng kết",
-    "nominated": "Đề nghị khen thưởng",
-    "awarded": "Được khen thưởng",
-    "replicating": "Nhân rộng",
-    "withdrawn": "Đã rút",
-}
 HOLD_KINDS = {"discipline": "kỷ luật", "investigation": "điều tra", "complaint": "khiếu nại"}
 
 # Rule code -> what the officer reads. The code travels with the error (problem details).

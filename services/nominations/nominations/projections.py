@@ -15,7 +15,7 @@ from sqlalchemy import (
     select,
 )
 
-from nominations.commands import ListFilter
+from shared.contracts.nominations import ListFilter
 from nominations.domainmodel import next_pending_nomination, next_stage
 from shared.projection import Projection
 from shared.validation import CODE_MAX, NAME_MAX, parse

@@ -5,7 +5,8 @@ has its own RPC and event queues and scaled copies of one department share them:
 by side, the councils' events one copy at a time, so each exemplar's steps land in order.
 """
 
-from nominations.bootstrap import build, configured_instance, service_name
+from nominations.bootstrap import build
+from shared.contracts.nominations import configured_instance, service_name
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
 from shared.reliable_events import reliable_event_handler

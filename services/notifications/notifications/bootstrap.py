@@ -10,8 +10,6 @@ from dataclasses import dataclass
 import kombu
 from eventsourcing.persistence import Notification
 
-from awards.domainmodel import Award, Case
-from nominations.domainmodel import event_types
 from notifications.application import NotificationsApplication
 from notifications.domainmodel import without_secrets
 from notifications.ledger import DELIVERY_QUEUE
@@ -19,6 +17,7 @@ from notifications.outbound import AddressPolicy
 from notifications.sealing import box_from_config
 from shared.catalog import load_catalog
 from shared.confirms import ConfirmingPublisher
+from shared.contracts.wire_events import fanned_out
 from shared.persistence import default_database_url, eventsourcing_env
 from shared.relay import Relay
 from shared.sealer import Sealer
@@ -30,11 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def known_event_types() -> set[str]:
-    """Every wire event type a subscription may name."""
-    found = set(event_types())
-    for aggregate in (Case, Award):
-        found |= {v.wire_type for v in vars(aggregate).values() if isinstance(v, type) and getattr(v, "wire_type", "")}
-    return found
+    """Every wire event type a subscription may name (the wire registry's)."""
+    return set(fanned_out())
 
 
 class JobPublisher:

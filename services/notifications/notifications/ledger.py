@@ -13,7 +13,6 @@ import datetime as dt
 import json
 from typing import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     Boolean,
     Column,
@@ -30,17 +29,10 @@ from sqlalchemy import (
     update,
 )
 from shared.schema import create_tables, insert_ignoring_duplicates, lone_read
-from shared.validation import LIST_MAX, PAGE_DEFAULT, Identifier
+from shared.validation import PAGE_DEFAULT
 
 DELIVERY_QUEUE = "notifications.deliveries"  # the durable work queue the workers share
 
-
-
-class DeliveryIds(BaseModel):
-    """The deliveries a request names: those to mark read in an inbox, or to replay."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    delivery_ids: list[Identifier] = Field(default_factory=list, max_length=LIST_MAX)
 
 
 def _page(engine: Engine, query, order_by: tuple, limit: int, offset: int) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import jinja2
 
-from awards.domainmodel import REVOCATION_GROUNDS
+from shared.contracts.awards import REVOCATION_GROUNDS
 from shared.catalog import Catalog
 from shared.wire import WireEvent
 

@@ -1,12 +1,14 @@
-"""The shape of every nominations command's input, checked before the domain sees it.
+"""The nominations service's contract: the shape of every command's input and of its queries.
 
 A value of the wrong shape is refused with ``InvalidInput`` naming the field; the
-domain model then checks the lifecycle rules.
+domain model then checks the lifecycle rules. The gateway reads the same models to check
+queries before asking the service and to publish the OpenAPI document.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from typing import Annotated, Literal
 
@@ -14,6 +16,31 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from shared.validation import LIST_MAX, Code, Identifier, Name, OptionalName, OptionalText, Text
 from shared.validation import parse  # noqa: F401 - re-exported for callers of this module
+
+DEFAULT_INSTANCE = "nominations-hoi-nong-dan-yen-the"  # the demo department's instance
+
+
+def service_name(instance: str) -> str:
+    """Each department's instance is its own nameko service (own RPC and event queues), so
+    two departments never take each other's calls or events, and copies of one share them."""
+    return instance.replace("-", "_")
+
+
+def configured_instance() -> str:
+    """The instance this process runs as, or talks to (the gateway and CLI serve one department)."""
+    return os.environ.get("NOMINATIONS_INSTANCE_ID") or DEFAULT_INSTANCE
+
+
+# The exemplar's stages (nominations.domainmodel's stage machine moves it through them).
+STAGE_NAMES_VI = {
+    "detected": "Phát hiện",
+    "nurturing": "Bồi dưỡng",
+    "reviewed": "Sơ kết / tổng kết",
+    "nominated": "Đề nghị khen thưởng",
+    "awarded": "Được khen thưởng",
+    "replicating": "Nhân rộng",
+    "withdrawn": "Đã rút",
+}
 
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 Year = Annotated[int, Field(ge=1945, le=2100)]
@@ -180,3 +207,25 @@ class ListFilter(BaseModel):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if v not in (None, "")}
         return data
+
+
+# command name -> its input model: every change to an existing exemplar, in the order officers meet them.
+# The application applies each as the exemplar's method of the same name.
+CHANGE_COMMANDS: dict[str, type[Command]] = {
+    "plan_nurture": PlanNurture,
+    "record_progress": RecordProgress,
+    "record_check": RecordCheck,
+    "review": Review,
+    "endorse": Endorse,
+    "nominate": Nominate,
+    "publicize": Publicize,
+    "start_adoption": StartAdoption,
+    "record_adoption_outcome": RecordAdoptionOutcome,
+    "evaluate_year": EvaluateYear,
+    "put_on_hold": PutOnHold,
+    "release_hold": ReleaseHold,
+    "withdraw": Withdraw,
+    "record_initiative": RecordInitiative,
+    "recognise_initiative": RecogniseInitiative,
+    "record_roster": RecordRoster,
+}
