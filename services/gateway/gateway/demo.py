@@ -35,7 +35,7 @@ from rich.console import Console
 
 from gateway import access, launcher
 from gateway.cli import print_history
-from notifications.channels import verify
+from notifications.channels import email as email_channel, verify
 
 console = Console()
 
@@ -122,7 +122,7 @@ class Receivers:
             def log_message(self, *args):
                 pass
 
-        self.smtp = Controller(Mail(), hostname="127.0.0.1", port=int(os.environ.get("SMTP_PORT", "2525")))
+        self.smtp = Controller(Mail(), hostname="127.0.0.1", port=int(os.environ.get("SMTP_PORT") or email_channel.SMTP_PORT))
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
         self.webhook_url = f"http://127.0.0.1:{self.http.server_address[1]}/thong-bao"
 
