@@ -75,6 +75,7 @@ MESSAGES_VI = {
     "string_too_short": "Trường «{field}» không được để trống.",
     "control_character": "Trường «{field}» chứa ký tự điều khiển không được phép (U+{code}).",
     "too_long": "Trường «{field}» có quá {max_length} mục.",
+    "explained": "Trường «{field}»: {reason}.",  # a validator's own Vietnamese reason (PydanticCustomError)
 }
 
 

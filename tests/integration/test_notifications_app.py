@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from conftest import TRUSTED_KEYS_DIR, free_port
 from notifications.application import NotificationsApplication, subscriptions
 from notifications.bootstrap import known_event_types
-from notifications.channels import DeliveryFailed, WebhookPools
+from notifications.channels import DeliveryFailed, WebhookPools, with_secret
 from notifications.outbound import AddressPolicy
 from notifications.sealing import SecretBox, new_webhook_secret
 from shared.errors import InvalidInput, RuleViolation
@@ -56,8 +56,10 @@ def event(kind="exemplar.detected", exemplar_id=None, **payload):
 
 @pytest.mark.parametrize("change,field", [
     ({"fields": ["astrology"]}, "fields"),
-    ({"channels": [{"channel": "email", "address": "not-an-address"}]}, "channels.0"),
-    ({"channels": [{"channel": "webhook", "address": "ftp:/x", "secret": SECRET}]}, "channels.0"),
+    ({"channels": [{"channel": "email", "address": "not-an-address"}]}, "channels.0.address"),
+    ({"channels": [{"channel": "webhook", "address": "ftp:/x", "secret": SECRET}]}, "channels.0.address"),
+    ({"channels": [{"channel": "inbox", "address": "canbo@yenthe.example.vn"}]}, "channels.0.address"),
+    ({"channels": [{"channel": "inbox"}, {"channel": "inbox"}]}, "channels"),
     ({"channels": [{"channel": "pigeon"}]}, "channels.0.channel"),
     ({"event_types": ["exemplar.exploded"]}, "event_types"),
     ({"channels": []}, "channels"),
@@ -218,7 +220,7 @@ def test_the_log_and_the_read_model_hold_the_webhook_secret_sealed_never_in_clea
     clear_key = SECRET.removeprefix("whsec_")
     assert not any(SECRET.encode() in state or clear_key.encode() in state for state in stored)
     assert SECRET not in read_model_text(app) and clear_key not in read_model_text(app)
-    webhook = app.repository.get(uuid.UUID(subscription_id)).webhook()
+    webhook = with_secret(app.repository.get(uuid.UUID(subscription_id)).channels)
     assert "secret" not in webhook and SecretBox([KEY]).open(webhook["secret_sealed"]) == SECRET
 
 
@@ -253,7 +255,7 @@ def test_an_email_channel_is_one_address_never_a_list(catalog, database_url):
                      "Cán bộ <a@x.example.vn>", "a@x.example.vn\nBcc: b@y.example.vn"):
         with pytest.raises(InvalidInput) as caught:
             app.subscribe(subscriber(1, channels=[{"channel": "email", "address": smuggled}]))
-        assert caught.value.detail == "channels.0"
+        assert caught.value.detail == "channels.0.address"
 
 
 def test_an_old_subscription_with_a_clear_secret_still_delivers_once_sealed(catalog, postgres_url, tmp_path):
@@ -347,7 +349,7 @@ def test_a_webhook_whose_address_is_refused_when_sending_is_parked_at_once(catal
     app.subscribe(subscriber(1, channels=webhook_only("http://127.0.0.1:9/hook")))
     delivery = receive(app, event())[0]
     deliverer = deliverer_for(app, postgres_url, tmp_path)
-    deliverer.http = WebhookPools(concurrency=1, addresses=AddressPolicy())
+    deliverer.senders["webhook"].pools = WebhookPools(concurrency=1, addresses=AddressPolicy())
     assert deliverer.deliver(delivery) == "parked"
     row = app.ledger.delivery(delivery)
     assert row["status"] == "parked" and "127.0.0.1, a loopback address; refused" in row["last_error"]
@@ -370,3 +372,26 @@ def test_subscription_events_leave_the_service_without_their_secrets(catalog, po
     payloads = json.dumps([w.payload for w in wired])
     assert "secret" not in payloads and "whsec_" not in payloads and "127.0.0.1:9/hook" in payloads
     assert wired[1].payload == {"channel": "webhook"}
+
+
+def test_a_stored_delivery_on_a_channel_no_longer_known_is_parked_never_sent_another_way(catalog, postgres_url,
+                                                                                         tmp_path):
+    """A subscription in the log naming a channel since removed from the registry: its
+    deliveries are recorded (not held by quiet hours) and the worker parks each at once,
+    the reason named, instead of sending it on some other channel."""
+    from notifications.domainmodel import Subscription
+
+    app = app_on(catalog, postgres_url)
+    old = Subscription.subscribe(recipient_id="nguoi-cu", recipient_kind="person", name="Cán bộ cũ", locale="vi",
+                                 filters={"fields": ["household-economy"]},
+                                 channels=[{"channel": "pigeon", "address": "chuong-bo-cau-1"}],
+                                 preferences={"quiet_hours": {"start": "05:00", "end": "07:00"}})
+    app.save(old)
+    at = dt.datetime(2018, 10, 12, 23, 0, tzinfo=dt.timezone.utc)  # 06:00 in Hà Nội: quiet hours
+    [delivery] = receive(app, event(), at=at)
+    assert app.ledger.delivery(delivery)["status"] == "queued"
+    deliverer = deliverer_for(app, postgres_url, tmp_path)
+    assert deliverer.deliver(delivery) == "parked"
+    row = app.ledger.delivery(delivery)
+    assert row["status"] == "parked" and "UnknownChannel" in row["last_error"] and "'pigeon'" in row["last_error"]
+    assert deliverer.deliver(delivery) == "already-sent-or-unknown"  # parked: a redelivered job sends nothing

@@ -100,7 +100,7 @@ def test_a_bad_subscription_is_refused_over_http(notify_system):
     refused = post(notify_system, "/subscriptions", {"recipient_id": "x", "recipient_kind": "person", "name": "X",
                                                      "channels": [{"channel": "webhook", "address": "not a url",
                                                                    "secret": SECRET}]})
-    assert refused.status_code == 400 and refused.json()["field"] == "channels.0"
+    assert refused.status_code == 400 and refused.json()["field"] == "channels.0.address"
 
 
 @pytest.mark.parametrize("address", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1:15672/api",

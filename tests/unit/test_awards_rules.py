@@ -6,7 +6,7 @@ import pytest
 
 from awards.domainmodel import Case
 from awards.eligibility import PastAward, assess
-from awards.policy import load_policy
+from awards.policy import fraction_vi, load_policy
 from shared.catalog import CatalogError
 from shared.errors import RuleViolation
 
@@ -122,7 +122,27 @@ def test_no_vote_before_appraisal_and_no_session_without_quorum(policy):
     error = refused("no-quorum", lambda: c.record_session(policy=policy.in_force(D("2024-03-01")), session="s",
                                                           members=9, present=5, in_favour=5, against=0, blank=0,
                                                           business_date=D("2024-03-01")), c)
-    assert "hai phần ba" in error.message
+    assert "hai phần ba" in error.message and "(6 người" in error.message  # 2/3 of 9
+
+
+def test_the_quorum_refusal_says_the_fraction_of_the_policy_in_force(tmp_path, catalog):
+    three_quarters = tmp_path / "awards.yaml"
+    three_quarters.write_text("- effective_from: 2024-01-01\n  source: x\n  levels: [commune]\n  level_names: {}\n"
+                              "  authority: {commune: [giay-khen]}\n  quorum: '3/4'\n  default_form: {}\n")
+    version = load_policy(three_quarters, catalog).in_force(D("2024-03-01"))
+    c = case()
+    c.appraise(passed=True, appraiser="p", note="n", business_date=D("2024-03-01"))
+    error = refused("no-quorum", lambda: c.record_session(policy=version, session="s", members=9, present=6,
+                                                          in_favour=6, against=0, blank=0,
+                                                          business_date=D("2024-03-01")), c)
+    assert "ba phần tư" in error.message and "(7 người" in error.message and "hai phần ba" not in error.message
+    assert version.has_quorum(9, 7) and not version.has_quorum(9, 6)
+
+
+@pytest.mark.parametrize(("share", "words"), [("2/3", "hai phần ba"), ("1/2", "một nửa"), ("3/4", "ba phần tư"),
+                                               ("3/5", "ba phần năm"), ("1", "toàn bộ"), ("11/20", "11/20")])
+def test_a_share_in_words(share, words):
+    assert fraction_vi(share) == words
 
 
 def test_a_decision_needs_the_threshold(policy):

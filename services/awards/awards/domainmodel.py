@@ -18,14 +18,15 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
-from awards.policy import PolicyVersion
+from awards.policy import PolicyVersion, fraction_vi
 from shared.errors import RuleViolation, rule_violation
 
 RULES_VI = {
     "case-closed": "Hồ sơ đã kết thúc ({status}); không thể thực hiện thêm thao tác.",
     "appraise-first": "Phải thẩm định hồ sơ trước khi {action}.",
     "already-appraised": "Hồ sơ đã được thẩm định.",
-    "no-quorum": "Phiên họp không đủ túc số: có mặt {present}/{members} thành viên, cần ít nhất hai phần ba.",
+    "no-quorum": "Phiên họp không đủ túc số: có mặt {present}/{members} thành viên, cần ít nhất {quorum} "
+                 "số thành viên ({needed} người, theo quy định có hiệu lực).",
     "tally-consistent": "Kết quả bỏ phiếu không hợp lệ: {problem}.",
     "vote-first": "Phải có phiên họp hội đồng bỏ phiếu đạt trước khi {action}.",
     "threshold-not-reached": "Số phiếu đồng ý ({in_favour}) chưa đạt ngưỡng của hình thức «{form}» ({needed}).",
@@ -250,7 +251,8 @@ class Case(Aggregate):
             raise refuse("tally-consistent",
                          problem=f"tổng số phiếu ({in_favour + against + blank}) khác số có mặt ({present})")
         if not policy.has_quorum(members, present):
-            raise refuse("no-quorum", present=present, members=members)
+            raise refuse("no-quorum", present=present, members=members, quorum=fraction_vi(policy.quorum),
+                         needed=policy.quorum_of(members))
         approved = policy.form_rule(self.award_form).vote_passes(members, present, in_favour)
         self.trigger_event(self.SessionRecorded, session=session, members=members, present=present,
                            in_favour=in_favour, against=against, blank=blank, approved=approved,

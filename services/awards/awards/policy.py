@@ -7,6 +7,7 @@ asked for a date and answered by the version in force on that date.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +28,21 @@ def fraction(value: str) -> Fraction:
     if not 0 < result <= 1:
         raise ValueError(f"{value!r} is not a fraction in (0, 1]")
     return result
+
+
+NUMBERS_VI = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín", "mười")
+
+
+def fraction_vi(value: str) -> str:
+    """'2/3' -> 'hai phần ba', '1/2' -> 'một nửa' (as an officer reads it); beyond ten, '11/20'."""
+    share = fraction(value)
+    if share == 1:
+        return "toàn bộ"
+    if share == Fraction(1, 2):
+        return "một nửa"
+    if share.denominator < len(NUMBERS_VI):  # "ba phần tư", not "ba phần bốn"
+        return f"{NUMBERS_VI[share.numerator]} phần {'tư' if share.denominator == 4 else NUMBERS_VI[share.denominator]}"
+    return f"{share.numerator}/{share.denominator}"
 
 
 def _checked_fraction(value: str) -> str:
@@ -212,7 +228,11 @@ class PolicyVersion(BaseModel):
         return self
 
     def has_quorum(self, members: int, present: int) -> bool:
-        return present >= members * fraction(self.quorum)
+        return present >= self.quorum_of(members)
+
+    def quorum_of(self, members: int) -> int:
+        """The fewest members present that make a quorum."""
+        return math.ceil(members * fraction(self.quorum))
 
     def form_rule(self, form: str) -> FormRule:
         if form not in self.forms:

@@ -35,27 +35,38 @@ from rich.console import Console
 
 from gateway import access, launcher
 from gateway.cli import print_history
-from notifications.channels import verify
+from notifications.channels import email as email_channel, verify
+from shared.catalog import load_catalog
 
 console = Console()
 
 
 OFFICER = "officer"
-# Since 2025-07-01 (two-level government) the department's nominations go to the commune that
-# took over Yên Thế's area, and above it to the merged province (shared/catalogs/councils.yaml).
-COMMUNE_2026, PROVINCE_2026 = "xa-yen-the", "tinh-bac-ninh"
+DEPARTMENT = os.environ.get("NOMINATIONS_DEPARTMENT", "hoi-nong-dan-yen-the")
+
+
+def councils_on(day: str) -> tuple[str, str]:
+    """The council the department's nomination of ``day`` goes to and the one above it, as the
+    topology says (shared/catalogs/councils.yaml): the district and Bắc Giang in 2018; since
+    2025-07-01 (two-level government) the commune that took over Yên Thế's area and Bắc Ninh."""
+    topology, on = load_catalog(os.environ.get("CATALOG_DIR") or None).topology, dt.date.fromisoformat(day)
+    first = topology.nominating_council(DEPARTMENT, on)
+    return first.code, topology.parent(first.code, on).code
+
+
+(DISTRICT_2018, PROVINCE_2018), (COMMUNE_2026, PROVINCE_2026) = councils_on("2018-10-02"), councils_on("2026-03-02")
 TOKENS: dict[str, str] = {}  # who -> bearer token, issued in main()
 
 
 def issue_tokens() -> None:
     """Tokens for the people the demo plays, signed with the secret the gateway reads."""
     secret = access.load_secret(os.environ.get("GATEWAY_TOKEN_SECRET_FILE") or None)
-    department = os.environ.get("NOMINATIONS_DEPARTMENT", "hoi-nong-dan-yen-the")
+    department = DEPARTMENT
     hour = dt.timedelta(hours=1)
     TOKENS[OFFICER] = access.issue(secret, sub="demo-can-bo-hnd", role=access.OFFICER, department=department,
                                    lifetime=hour)
     TOKENS[access.OPERATOR] = access.issue(secret, sub="demo-van-hanh", role=access.OPERATOR, lifetime=hour)
-    for council in ("huyen-yen-the", "tinh-bac-giang", COMMUNE_2026, PROVINCE_2026):
+    for council in launcher.COUNCILS:
         TOKENS[council] = access.issue(secret, sub=f"demo-thu-ky-{council}", role=access.SECRETARY, council=council,
                                        lifetime=hour)
 
@@ -122,7 +133,7 @@ class Receivers:
             def log_message(self, *args):
                 pass
 
-        self.smtp = Controller(Mail(), hostname="127.0.0.1", port=int(os.environ.get("SMTP_PORT", "2525")))
+        self.smtp = Controller(Mail(), hostname="127.0.0.1", port=int(os.environ.get("SMTP_PORT") or email_channel.SMTP_PORT))
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
         self.webhook_url = f"http://127.0.0.1:{self.http.server_address[1]}/thong-bao"
 
@@ -214,8 +225,8 @@ def play(receivers: Receivers) -> None:
     post(path + "/nominations", {"award_form": "giay-khen", "dossier_refs": ["Tờ trình 45/TTr-HND", "Báo cáo thành tích hộ ông Hoàng Văn Thắng"], "achievement": "Hộ gia đình làm kinh tế giỏi năm 2018", "business_date": "2018-10-02"})
 
     step("Hội đồng Thi đua – Khen thưởng huyện nhận hồ sơ, thẩm định, họp và quyết định")
-    case = wait_for("hồ sơ tại hội đồng huyện", lambda: case_of("huyen-yen-the", exemplar_id))
-    case_path = f"/councils/huyen-yen-the/cases/{case['id']}"
+    case = wait_for("hồ sơ tại hội đồng huyện", lambda: case_of(DISTRICT_2018, exemplar_id))
+    case_path = f"/councils/{DISTRICT_2018}/cases/{case['id']}"
     post(case_path + "/appraisal", {"passed": True, "appraiser": "Phòng Nội vụ huyện Yên Thế", "note": "Hồ sơ đầy đủ, thành tích có minh chứng", "business_date": "2018-10-08"})
     post(case_path + "/sessions", {"session": "Phiên họp Hội đồng TĐKT huyện tháng 10/2018", "members": 11, "present": 10, "in_favour": 10, "against": 0, "blank": 0, "business_date": "2018-10-10"})
     post(case_path + "/decision", {"decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huyện Yên Thế", "business_date": "2018-10-12"})
@@ -253,7 +264,7 @@ def play(receivers: Receivers) -> None:
     post(second_path + "/reviews", {"review_kind": "final", "general_criteria": [{"criterion": "Chấp hành tốt pháp luật", "met": True}], "field_criteria": [{"criterion": "Thu nhập gấp 3 lần bình quân của xã", "met": True}], "summary": "Tiêu biểu cấp huyện", "business_date": "2018-09-21"})
     post(second_path + "/endorsements", {"meeting": "Hội nghị chi hội nông dân bản Ven", "members": 38, "present": 35, "in_favour": 35, "against": 0, "abstained": 0, "business_date": "2018-09-26"})
     post(second_path + "/nominations", {"award_form": "bang-khen-tinh", "dossier_refs": ["Tờ trình 52/TTr-HND"], "achievement": "Hộ nông dân sản xuất kinh doanh giỏi tiêu biểu 2018", "business_date": "2018-10-03"})
-    province_case = wait_for("hồ sơ tại hội đồng tỉnh", lambda: case_of("tinh-bac-giang", second))
+    province_case = wait_for("hồ sơ tại hội đồng tỉnh", lambda: case_of(PROVINCE_2018, second))
     console.print(f"Hồ sơ {province_case['id'][:8]} ({province_case['award_form']}) đã ở Hội đồng TĐKT tỉnh Bắc Giang, chuyển từ {province_case['forwarded_from']}.")
     wait_for("bước chuyển trên lịch sử", lambda: sum(h["type"] == "exemplar.council_case_progressed" for h in get(second_path + "/history")) >= 3)
     print_history(get(second_path + "/history")[-4:])

@@ -22,14 +22,15 @@ RUN_DIR = VAR_DIR / "run"
 LOG_DIR = VAR_DIR / "log"
 NAMEKO = str(Path(sys.executable).with_name("nameko"))
 
+# The councils `make run` runs, each named by its code alone (level, name and parent are
+# topology data, shared/catalogs/councils.yaml): the 2018 district and province, and since
+# 2025-07-01 the commune that took over Yên Thế's area and the merged province of Bắc Ninh.
+COUNCILS = ("huyen-yen-the", "tinh-bac-giang", "xa-yen-the", "tinh-bac-ninh")
 # name -> (module to run, config file, environment). The gateway last: it needs the others' RPC.
 SERVICES = {
     "nominations": ("nominations.service", PROJECT_ROOT / "services/nominations/config.yml", {}),
-    # The councils: each is named by its code alone; level, name and parent are topology data
-    # (shared/catalogs/councils.yaml). The 2018 district and province, and since 2025-07-01
-    # the commune that took over Yên Thế's area and the merged province of Bắc Ninh.
     **{f"awards-{code}": ("awards.service", PROJECT_ROOT / "services/awards/config.yml", {"AWARDS_JURISDICTION": code})
-       for code in ("huyen-yen-the", "tinh-bac-giang", "xa-yen-the", "tinh-bac-ninh")},
+       for code in COUNCILS},
     "notifications": ("notifications.service", PROJECT_ROOT / "services/notifications/config.yml", {}),
     "gateway": ("gateway.http", PROJECT_ROOT / "services/gateway/config.yml", {}),
 }

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import socket
 import uuid
 from typing import Annotated, Any, Iterator, Literal
@@ -15,9 +14,11 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, RecordConflictError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select, update
 
+from notifications import channels
+from notifications.channels import CHANNELS, WITH_SECRET, ChannelName
 from notifications.domainmodel import FILTER_KEYS, Subscription, in_quiet_hours, matches, quiet_hours_end
 from notifications.ledger import Ledger, deliveries, exemplar_facts, notification_events, now
 from notifications.outbound import AddressPolicy, RefusedAddress
@@ -36,29 +37,25 @@ LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 # Ledger rows committed, and their jobs queued, at a time: workers start on the first
 # chunk instead of waiting for a whole fan-out to be recorded.
 FAN_OUT_CHUNK = 500
-# One address, no display name: a comma, semicolon or angle bracket could smuggle in a list.
-EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 ADDRESS_MAX = 2000  # the ledger's address column
 
 
 class Channel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    channel: Literal["inbox", "email", "webhook"]
-    address: Annotated[str, Field(max_length=ADDRESS_MAX)] = ""  # email address or https URL; empty for the inbox
+    channel: ChannelName  # one of notifications.channels' registry
+    # Its address, checked by its channel: an email address, a webhook's URL; empty for the inbox.
+    address: Annotated[str, Field(max_length=ADDRESS_MAX)] = ""
     # A webhook's Standard Webhooks secret, "whsec_<base64 of 24-64 bytes>"; left empty, the
     # service makes one and answers it once. Stored sealed only (notifications.sealing).
     secret: Annotated[str, Field(max_length=200)] = ""
 
-    @model_validator(mode="after")
-    def _address_fits_channel(self):
-        if self.channel == "email" and not EMAIL.match(self.address):
-            raise ValueError(f"malformed email address {self.address!r}")
-        if self.channel == "webhook":
-            url = urlparse(self.address)
-            if url.scheme not in ("http", "https") or not url.hostname:
-                raise ValueError(f"malformed webhook URL {self.address!r}")
-        return self
+    @field_validator("address")
+    @classmethod
+    def _address_fits_channel(cls, address: str, info: ValidationInfo) -> str:
+        name = info.data.get("channel")  # absent: the channel was refused already
+        if name and (error := channels.address_error(name, address)):
+            raise error
+        return address
 
 
 class RotateSecret(BaseModel):
@@ -90,7 +87,7 @@ class Subscribe(BaseModel):
     movements: list[Code] = Field([], max_length=LIST_MAX)
     event_types: list[Code] = Field([], max_length=LIST_MAX)
     exemplar_ids: list[uuid.UUID] = Field([], max_length=LIST_MAX)
-    channels: list[Channel] = Field(min_length=1, max_length=3)
+    channels: list[Channel] = Field(min_length=1, max_length=len(CHANNELS))
     preferences: Preferences = Preferences()
 
     @field_validator("channels")
@@ -98,7 +95,7 @@ class Subscribe(BaseModel):
     def _one_per_channel(cls, value):
         kinds = [c.channel for c in value]
         if len(kinds) != len(set(kinds)):
-            raise ValueError("each channel at most once")
+            raise channels.refused("mỗi kênh chỉ được có một lần", "each channel at most once")
         return value
 
 
@@ -220,22 +217,23 @@ class NotificationsApplication(Application):
             return self._with_made_secret(answer)
         _check_codes(self.catalog, self.known_event_types, cmd)
         filters = {key: [str(v) for v in getattr(cmd, key)] for key in FILTER_KEYS}
-        channels, made = [], None
+        chosen, made = [], None
         for n, channel in enumerate(cmd.channels):
-            stored = {"channel": channel.channel, "address": channel.address}
-            if channel.channel == "webhook":
+            stored, kind = {"channel": channel.channel, "address": channel.address}, CHANNELS[channel.channel]
+            if kind.secret:
                 secret = self._new_secret(channel.secret, f"channels.{n}.secret")
-                self._check_webhook_address(channel.address, f"channels.{n}.address")  # resolving its name
                 made = None if channel.secret else secret
                 stored["secret_sealed"] = self.secret_box.seal(secret)
             elif channel.secret:
-                raise InvalidInput(f"Chỉ kênh webhook có khóa ký (trường «channels.{n}.secret»).",
+                raise InvalidInput(f"Chỉ kênh {', '.join(WITH_SECRET)} có khóa ký (trường «channels.{n}.secret»).",
                                    f"a secret on the {channel.channel} channel", f"channels.{n}.secret")
-            channels.append(stored)
+            if kind.outbound:
+                self._check_outbound_address(kind, channel.address, f"channels.{n}.address")  # resolving its name
+            chosen.append(stored)
         subscription = Subscription.subscribe(
             subscription_id=subscription_id,
             recipient_id=cmd.recipient_id, recipient_kind=cmd.recipient_kind, name=cmd.name, locale=cmd.locale,
-            filters=filters, channels=channels, preferences=cmd.preferences.model_dump(mode="json"))
+            filters=filters, channels=chosen, preferences=cmd.preferences.model_dump(mode="json"))
         answer = {"id": str(subscription.id), "version": subscription.version} | ({"secret_made": True} if made else {})
         requests.stamp(subscription.pending_events, who, digest, answer)
         try:
@@ -255,20 +253,20 @@ class NotificationsApplication(Application):
         reply, which carried it, was lost), or the one in force if it was rotated since."""
         if not answer.pop("secret_made", False):
             return answer
-        webhook = self._get(answer["id"]).webhook()
-        return answer | {"webhook_secret": self.secret_box.open(webhook["secret_sealed"])} if webhook else answer
+        signed = channels.with_secret(self._get(answer["id"]).channels)
+        return answer | {"webhook_secret": self.secret_box.open(signed["secret_sealed"])} if signed else answer
 
-    def _check_webhook_address(self, url: str, field: str) -> None:
+    def _check_outbound_address(self, kind: channels.Channel, url: str, field: str) -> None:
         try:
             self.addresses.check_url(url)
         except RefusedAddress as refused:
-            raise InvalidInput(f"Không được gửi webhook tới địa chỉ này (trường «{field}»): {refused.vietnamese()}. "
-                               "Nếu đây là máy chủ nội bộ được phép, nhờ quản trị viên thêm nó vào danh sách cho phép.",
-                               str(refused), field) from None
+            raise InvalidInput(f"Không được gửi {kind.label_vi} tới địa chỉ này (trường «{field}»): "
+                               f"{refused.vietnamese()}. Nếu đây là máy chủ nội bộ được phép, nhờ quản trị viên "
+                               "thêm nó vào danh sách cho phép.", str(refused), field) from None
         except (socket.gaierror, UnicodeError, ValueError) as exc:
             host = urlparse(url).hostname
-            raise InvalidInput(f"Không tìm thấy máy chủ «{host}» của địa chỉ webhook (trường «{field}»).",
-                               f"webhook host {host!r} does not resolve: {exc}", field) from None
+            raise InvalidInput(f"Không tìm thấy máy chủ «{host}» của địa chỉ {kind.label_vi} (trường «{field}»).",
+                               f"{kind.name} host {host!r} does not resolve: {exc}", field) from None
 
     @staticmethod
     def _new_secret(given: str, field: str) -> str:
@@ -288,11 +286,12 @@ class NotificationsApplication(Application):
         if not subscription.active:
             raise RuleViolation(f"Đăng ký «{subscription_id}» đã huỷ: không còn khóa ký để đổi.",
                                 f"subscription {subscription_id} is cancelled", "subscription-cancelled")
-        if subscription.webhook() is None:
-            raise InvalidInput(f"Đăng ký «{subscription_id}» không có kênh webhook để đổi khóa ký.",
-                               f"subscription {subscription_id} has no webhook", "secret")
+        signed = channels.with_secret(subscription.channels)
+        if signed is None:
+            raise InvalidInput(f"Đăng ký «{subscription_id}» không có kênh {', '.join(WITH_SECRET)} để đổi khóa ký.",
+                               f"subscription {subscription_id} has no channel with a secret", "secret")
         secret = self._new_secret(cmd.secret, "secret")
-        subscription.rotate_secret("webhook", self.secret_box.seal(secret))
+        subscription.rotate_secret(signed["channel"], self.secret_box.seal(secret))
         self.save(subscription)
         self.subscriptions.catch_up()  # the workers sign with the new one from their next look
         answer = {"id": str(subscription.id), "version": subscription.version}
@@ -305,12 +304,12 @@ class NotificationsApplication(Application):
         secrets do not change; receivers notice nothing."""
         resealed = {"legacy": 0, "rekeyed": 0}
         for row in self.subscriptions.active():
-            webhook = next((c for c in row["channels"] if c["channel"] == "webhook"), None)
+            webhook = channels.with_secret(row["channels"])
             if webhook is None or (webhook.get("secret_sealed") and
                                    (legacy_only or self.secret_box.is_current(webhook["secret_sealed"]))):
                 continue
             subscription = self._get(row["id"])
-            channel = subscription.webhook()
+            channel = channels.with_secret(subscription.channels)
             if not subscription.active or channel is None:
                 continue
             try:
@@ -321,7 +320,7 @@ class NotificationsApplication(Application):
             except SealingError:
                 log.error("subscription %s: its sealed webhook secret opens with no key we hold", row["id"])
                 continue
-            subscription.seal_secret("webhook", sealed)
+            subscription.seal_secret(channel["channel"], sealed)
             try:
                 self.save(subscription)
             except (IntegrityError, RecordConflictError):  # another copy of the service sealed it first
@@ -426,7 +425,7 @@ class NotificationsApplication(Application):
                 status, not_before = "queued", None
                 if preferences.get("digest"):
                     status = "digest"
-                elif channel["channel"] != "inbox" and in_quiet_hours(preferences.get("quiet_hours"),
+                elif held_in_quiet_hours(channel["channel"]) and in_quiet_hours(preferences.get("quiet_hours"),
                                                                      local_now.time()):
                     held_until = quiet_hours_end(preferences["quiet_hours"], local_now)
                     status, not_before = "held", held_until.astimezone(dt.timezone.utc)  # stored as UTC
@@ -482,6 +481,11 @@ class NotificationsApplication(Application):
                              .values(status="digested", last_error=f"in digest {digest_id}"))
                 created.append(digest_id)
         return created
+
+
+def held_in_quiet_hours(name: str) -> bool:
+    """A channel no longer known is not held: its delivery goes to the worker, which parks it."""
+    return name in CHANNELS and CHANNELS[name].quiet_hours
 
 
 def event_key(event: WireEvent) -> str:

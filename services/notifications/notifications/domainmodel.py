@@ -2,7 +2,7 @@
 
 A subscription says who (a person or a unit, with a locale), what (filters on
 department, field, movement, event type or one exemplar; an empty filter means any),
-how (channels: in-app inbox, email, webhook) and when (muted, daily digest, quiet hours).
+how (channels, named as notifications.channels names them) and when (muted, daily digest, quiet hours).
 Event class names and this module's path are stored topics: frozen.
 
 A webhook channel carries its secret sealed (``secret_sealed``, see notifications.sealing):
@@ -90,9 +90,6 @@ class Subscription(Aggregate):
     def cancel(self, reason: str) -> None:
         if self.active:
             self.trigger_event(self.Cancelled, reason=reason)
-
-    def webhook(self) -> dict | None:
-        return next((c for c in self.channels if c["channel"] == "webhook"), None)
 
     def set_sealed(self, channel: str, sealed: str) -> None:
         self.channels = [{k: v for k, v in c.items() if k != "secret"} | {"secret_sealed": sealed}

@@ -7,7 +7,8 @@ or replayed job of a delivery marked sent sends nothing. A worker killed between
 and marking sends it once more when the job comes again, with the same delivery id (in
 the webhook's header and the email's Message-ID), by which receivers dedupe. A failure
 is recorded, retried with growing delays and finally parked with its reason; one that can
-never succeed (an address webhooks may not reach) is parked at once. A delivery of a
+never succeed (an address webhooks may not reach, a channel no longer known) is parked
+at once. A delivery of a
 cancelled subscription is not sent (it is marked cancelled), and webhook secrets are
 opened from the read model's sealed copies, never read in clear from anywhere.
 """
@@ -27,9 +28,9 @@ from sqlalchemy import create_engine, select
 
 import shared.nameko_support  # noqa: F401 - cooperative psycopg2 under eventlet
 from notifications.application import SubscriptionsProjection, subscriptions
-from notifications.channels import DeliveryFailed, Undeliverable, WebhookPools, send_email, send_webhook
-from notifications.ledger import DELIVERY_QUEUE, Ledger, now
-from notifications.outbound import AddressPolicy
+from notifications import channels
+from notifications.channels import DeliveryFailed, Outgoing, Undeliverable
+from notifications.ledger import DELIVERY_QUEUE, Ledger
 from notifications.rendering import Renderer
 from notifications.sealing import SecretBox, box_from_config, signing_key
 from shared.follower import log_positions
@@ -48,8 +49,8 @@ class SubscriptionGone(Exception):
 
 
 class Subscriptions:
-    """What the workers need of each subscription: is it active, and its webhook's signing
-    key, opened from the read model's sealed secret.
+    """What the workers need of each subscription: is it active, and the signing key of its
+    channel with a secret (its webhook), opened from the read model's sealed secret.
 
     Read whole (a fan-out asks for thousands at once) and read again when the read model
     has moved on: checked at most every ``recheck_s`` on use, and on a subscription not yet
@@ -83,9 +84,9 @@ class Subscriptions:
                     rows = conn.execute(select(subscriptions.c.id, subscriptions.c.channels,
                                                subscriptions.c.active)).all()
                     state = {}
-                    for sub_id, channels, active in rows:
-                        webhook = next((c for c in json.loads(channels) if c["channel"] == "webhook"), {})
-                        state[sub_id] = (bool(active), webhook.get("secret_sealed"))
+                    for sub_id, stored, active in rows:
+                        signed = channels.with_secret(json.loads(stored)) or {}
+                        state[sub_id] = (bool(active), signed.get("secret_sealed"))
                     self._state, self._position = state, position
                     in_use = {sealed for _, sealed in state.values() if sealed}
                     self._opened = {k: v for k, v in self._opened.items() if k in in_use}  # forget cancelled ones
@@ -109,7 +110,7 @@ class Subscriptions:
         if not active:
             raise SubscriptionGone(subscription_id)
         if not sealed:  # a subscription from before secrets were sealed, not yet sealed by the service
-            raise DeliveryFailed(f"subscription {subscription_id} has no sealed webhook secret yet")
+            raise DeliveryFailed(f"subscription {subscription_id} has no sealed secret yet")
         if sealed not in self._opened:
             self._opened[sealed] = signing_key(self.box.open(sealed))
         return self._opened[sealed]
@@ -126,10 +127,7 @@ class Deliverer:
             engine = create_engine(url)
         self.ledger = Ledger(engine, relaxed_connections="postgresql" in url)
         self.renderer = Renderer(load_catalog(config.get("CATALOG_DIR") or None))
-        self.smtp = (config.get("SMTP_HOST") or "127.0.0.1", int(config.get("SMTP_PORT") or 25))
-        self.sender = config.get("EMAIL_FROM") or "thongbao@thidua.gov.vn"
-        self.http = WebhookPools(concurrency=int(config.get("max_workers") or 10),
-                                 addresses=AddressPolicy.from_config(config))
+        self.senders = {name: kind.connect(config) for name, kind in channels.CHANNELS.items()}
         self.render = functools.lru_cache(maxsize=512)(self._render)
         self.event = functools.lru_cache(maxsize=512)(self.ledger.event)  # events are immutable
         self.subscriptions = Subscriptions(engine, box_from_config(config))
@@ -169,19 +167,11 @@ class Deliverer:
         inbox_row = None
         try:
             self.subscriptions.check_active(row["subscription_id"])
-            message = self.render(row["event_key"], row["locale"])
-            if row["channel"] == "inbox":
-                inbox_row = {"delivery_id": delivery_id, "recipient_id": row["recipient_id"],
-                             "subject": message.subject, "body": message.body, "created_at": now(), "read": False}
-            elif row["channel"] == "email":
-                send_email(host=self.smtp[0], port=self.smtp[1], sender=self.sender, to=row["address"],
-                           subject=message.subject, body=message.body, delivery_id=delivery_id)
-            else:
-                send_webhook(self.http, url=row["address"], secret=self.subscriptions.webhook_key(row["subscription_id"]),
-                             delivery_id=delivery_id, payload={
-                                 "delivery_id": delivery_id, "recipient_id": row["recipient_id"],
-                                 "subject": message.subject, "body": message.body, "locale": message.locale,
-                                 "event": self.event(row["event_key"])})  # a digest: its item keys
+            kind = channels.channel(row["channel"])  # one no longer known: Undeliverable, parked
+            key = self.subscriptions.webhook_key(row["subscription_id"]) if kind.secret else None
+            inbox_row = self.senders[kind.name](Outgoing(
+                delivery_id=delivery_id, recipient_id=row["recipient_id"], address=row["address"],
+                message=self.render(row["event_key"], row["locale"]), event=self.event(row["event_key"]), key=key))
             first = self.mark_sent((delivery_id, inbox_row))
         except SubscriptionGone:
             self.ledger.mark_cancelled([delivery_id])

@@ -1,4 +1,4 @@
-"""Sending one rendered message on email or webhook. The inbox is a ledger row (see ledger).
+"""Webhooks: a signed JSON POST to the subscriber's URL.
 
 Webhooks follow Standard Webhooks (standardwebhooks.com): ``webhook-id`` is the delivery
 id (the same on a re-send: receivers dedupe on it), ``webhook-timestamp`` the Unix time of
@@ -11,21 +11,21 @@ most RESPONSE_MAX bytes of the answer and takes at most TOTAL_S seconds in all.
 from __future__ import annotations
 
 import base64
-import email.message
 import hashlib
 import hmac
 import http.client
 import io
 import json
-import smtplib
 import socket
 import time
 from typing import Mapping
+from urllib.parse import urlparse
 
 import urllib3
 import urllib3.connection
 from urllib3.util.connection import create_connection
 
+from notifications.channels.base import Channel, DeliveryFailed, Outgoing, Sender, Undeliverable
 from notifications.outbound import AddressPolicy, RefusedAddress
 from notifications.sealing import signing_key
 
@@ -41,14 +41,6 @@ TOLERANCE_S = 5 * 60  # a receiver refuses a timestamp further than this from it
 RESPONSE_MAX = 64 * 1024  # bytes of a receiver's answer read at most; nothing in it is used
 TOTAL_S = 15.0  # one webhook call, connecting to the last byte read
 CONNECT_S = 5.0
-
-
-class DeliveryFailed(Exception):
-    """The channel refused or could not be reached; the job is retried, then parked."""
-
-
-class Undeliverable(DeliveryFailed):
-    """It will never succeed as it stands (an address webhooks may not reach): parked at once."""
 
 
 def sign(secret: str | bytes, message_id: str, timestamp: int, body: bytes) -> str:
@@ -82,18 +74,6 @@ def refusal(secret: str | bytes, headers: Mapping[str, str], body: bytes, now: f
 def verify(secret: str | bytes, headers: Mapping[str, str], body: bytes, now: float | None = None,
            tolerance: float = TOLERANCE_S) -> bool:
     return refusal(secret, headers, body, now, tolerance) is None
-
-
-def send_email(*, host: str, port: int, sender: str, to: str, subject: str, body: str, delivery_id: str) -> None:
-    message = email.message.EmailMessage()
-    message["From"], message["To"], message["Subject"] = sender, to, subject
-    message["Message-ID"] = f"<{delivery_id}@exemplars>"  # the same id on a re-send: mail clients dedupe
-    message.set_content(body)  # UTF-8: diacritics survive
-    try:
-        with smtplib.SMTP(host, port, timeout=10) as smtp:
-            smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryFailed(f"SMTP {host}:{port} refused {to}: {exc}") from exc
 
 
 class _ReadinessByPoll:
@@ -248,3 +228,32 @@ def send_webhook(pools: WebhookPools, *, url: str, secret: str | bytes, payload:
         raise DeliveryFailed(f"webhook {url} unreachable: {exc}") from exc
     if status >= 300:
         raise DeliveryFailed(f"webhook {url} answered {status}")
+
+
+def address_problem(address: str) -> str | None:
+    url = urlparse(address)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f"«{address}» không phải một địa chỉ webhook (URL http:// hoặc https:// có tên máy chủ)"
+    return None
+
+
+class WebhookSender:
+    """The worker's webhook sender: its connection pools (``pools``) live as long as it does."""
+
+    def __init__(self, config: Mapping):
+        self.pools = WebhookPools(concurrency=int(config.get("max_workers") or 10),
+                                  addresses=AddressPolicy.from_config(config))
+
+    def __call__(self, outgoing: Outgoing) -> None:
+        message = outgoing.message
+        send_webhook(self.pools, url=outgoing.address, secret=outgoing.key, delivery_id=outgoing.delivery_id,
+                     payload={"delivery_id": outgoing.delivery_id, "recipient_id": outgoing.recipient_id,
+                              "subject": message.subject, "body": message.body, "locale": message.locale,
+                              "event": outgoing.event})  # a digest: its item keys
+
+
+def connect(config: Mapping) -> Sender:
+    return WebhookSender(config)
+
+
+CHANNEL = Channel("webhook", "webhook", address_problem, connect, secret=True, outbound=True)

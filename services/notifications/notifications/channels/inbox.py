@@ -1,0 +1,24 @@
+"""The in-app inbox: a row of the ledger's inbox table, written with the delivery's mark."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from notifications.channels.base import Channel, Outgoing, Sender
+from notifications.ledger import now
+
+
+def address_problem(address: str) -> str | None:
+    if address:
+        return "hộp thư trong ứng dụng là của người nhận, không có địa chỉ (để trống)"
+    return None
+
+
+def connect(config: Mapping) -> Sender:
+    def send(outgoing: Outgoing) -> dict:
+        return {"delivery_id": outgoing.delivery_id, "recipient_id": outgoing.recipient_id,
+                "subject": outgoing.message.subject, "body": outgoing.message.body, "created_at": now(), "read": False}
+    return send
+
+
+CHANNEL = Channel("inbox", "hộp thư trong ứng dụng", address_problem, connect, quiet_hours=False)
