@@ -25,17 +25,17 @@ services:
 WORKERS ?= 1
 export WORKERS
 run: install services
-	$(BIN)/python -m gateway.launcher run
+	$(BIN)/python -m dev.launcher run
 
 # Background variants used by `make demo` and by hand.
 start: install services
-	$(BIN)/python -m gateway.launcher start
+	$(BIN)/python -m dev.launcher start
 
 stop: install
-	$(BIN)/python -m gateway.launcher stop
+	$(BIN)/python -m dev.launcher stop
 
 demo: install services
-	$(BIN)/python -m gateway.demo
+	$(BIN)/python -m dev.demo
 
 test: install services
 	$(BIN)/python -m pytest -q

@@ -79,6 +79,11 @@ MESSAGES_VI = {
 }
 
 
+def explained(reason_vi: str, log: str) -> PydanticCustomError:
+    """A validator's refusal with its own Vietnamese reason, which ``parse`` shows beside the field."""
+    return PydanticCustomError("explained", "{log}", {"reason": reason_vi, "log": log})
+
+
 def parse(model: type[BaseModel], data: object) -> BaseModel:
     """Validate ``data`` against ``model``; refuse with the first bad field named."""
     if not isinstance(data, dict):

@@ -17,7 +17,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from gateway import access, launcher
+from dev import launcher
+from gateway import access
 from nominations.application import NominationsApplication
 from shared.catalog import load_catalog
 from shared.signing import load_signer, publish_claims

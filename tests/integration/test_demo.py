@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import free_port, start_system
-from gateway import demo
+from dev import demo
 
 pytestmark = pytest.mark.integration
 

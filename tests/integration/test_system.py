@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from conftest import AMQP_URI, LIFECYCLE, ROOT, STEPS, detect_data
-from gateway import launcher
+from dev import launcher
 from gateway.http import ACTIONS
 
 pytestmark = pytest.mark.integration

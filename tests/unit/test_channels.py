@@ -5,10 +5,10 @@ import pytest
 from conftest import free_port
 
 from notifications import channels
-from notifications.application import Subscribe
 from notifications.channels import CHANNELS, NAMES, Outgoing, UnknownChannel, Undeliverable
 from notifications.channels import email as email_channel
 from notifications.rendering import RenderedMessage
+from shared.contracts.notifications import CHANNEL_NAMES, Subscribe
 from shared.errors import InvalidInput
 from shared.validation import parse
 from sinks import SmtpSink
@@ -37,7 +37,14 @@ def test_an_unknown_channel_met_when_delivering_is_undeliverable():
 
 def test_the_published_schema_lists_the_registry_s_channels():
     schema = Subscribe.model_json_schema()["$defs"]["Channel"]["properties"]["channel"]
-    assert schema["enum"] == list(NAMES) == ["inbox", "email", "webhook"]
+    assert schema["enum"] == list(NAMES) == list(CHANNEL_NAMES) == ["inbox", "email", "webhook"]
+
+
+def test_the_registry_and_the_contract_name_the_same_channels_with_the_same_address_checks():
+    from shared.contracts.notifications import ADDRESS_PROBLEMS
+
+    assert set(CHANNELS) == set(CHANNEL_NAMES)  # a channel in one and not the other could not be sent or named
+    assert all(CHANNELS[name].address_problem is ADDRESS_PROBLEMS[name] for name in CHANNELS)
 
 
 @pytest.mark.parametrize(("name", "good", "bad"), [

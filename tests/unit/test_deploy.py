@@ -29,7 +29,8 @@ import pytest
 import yaml
 from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
 
-from gateway import audit, launcher
+from dev import launcher
+from gateway import audit
 from notifications.ledger import DELIVERY_QUEUE
 from shared.catalog import load_catalog
 from shared.council_queues import service_name as council_instance

@@ -1,6 +1,6 @@
 """How the launcher configures each process of `make run`."""
 
-from gateway import launcher
+from dev import launcher
 
 
 def test_each_council_started_by_the_launcher_gets_its_own_database():

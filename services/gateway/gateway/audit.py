@@ -71,7 +71,7 @@ def default_sources(environ: dict | None = None) -> list[LogSource]:
     if environ.get("AUDIT_SOURCES"):
         return parse_sources(environ["AUDIT_SOURCES"].split(","))
     from shared.council_queues import service_name
-    from gateway import launcher
+    from dev import launcher  # its defaults are `make run`'s; deployments set AUDIT_SOURCES
     from shared.contracts.nominations import DEFAULT_INSTANCE
 
     sources = []

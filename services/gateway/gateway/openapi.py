@@ -18,10 +18,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLE_NAMES_VI, ROLES, SECRETARY
-from notifications.application import Cancel, Preferences, Subscribe
 from shared.contracts.awards import CASE_COMMANDS, AwardFilter, Revoke
 from shared.contracts.nominations import CHANGE_COMMANDS, Detect, ListFilter
-from shared.contracts.notifications import DeliveryIds
+from shared.contracts.notifications import Cancel, DeliveryIds, Preferences, Subscribe
 from shared.contracts.wire_events import WIRE_TYPES, fanned_out
 from shared.validation import Page
 from shared.wire import WireEvent

@@ -8,28 +8,28 @@ import logging
 import os
 import socket
 import uuid
-from typing import Annotated, Any, Iterator, Literal
+from typing import Any, Iterator
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, RecordConflictError
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select, update
 
 from notifications import channels
-from notifications.channels import CHANNELS, WITH_SECRET, ChannelName
+from notifications.channels import CHANNELS, WITH_SECRET
 from notifications.domainmodel import FILTER_KEYS, Subscription, in_quiet_hours, matches, quiet_hours_end
 from notifications.ledger import Ledger, deliveries, exemplar_facts, notification_events, now
 from notifications.outbound import AddressPolicy, RefusedAddress
 from notifications.sealing import SealingError, SecretBox, is_webhook_secret, load_secret_box, new_webhook_secret
 from shared import requests
 from shared.catalog import Catalog
+from shared.contracts.notifications import ADDRESS_MAX, Cancel, Preferences, RotateSecret, Subscribe  # noqa: F401
 from shared.consumer import IdempotentConsumer
 from shared.errors import InvalidInput, NotFound, RuleViolation
 from shared.projection import Projection
 from shared.schema import insert_ignoring_duplicates
-from shared.validation import ID_MAX, LIST_MAX, NAME_MAX, TEXT_MAX, Code, Identifier, Name, parse
+from shared.validation import ID_MAX, NAME_MAX, parse
 from shared.wire import WireEvent
 
 log = logging.getLogger(__name__)
@@ -37,71 +37,6 @@ LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 # Ledger rows committed, and their jobs queued, at a time: workers start on the first
 # chunk instead of waiting for a whole fan-out to be recorded.
 FAN_OUT_CHUNK = 500
-ADDRESS_MAX = 2000  # the ledger's address column
-
-
-class Channel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    channel: ChannelName  # one of notifications.channels' registry
-    # Its address, checked by its channel: an email address, a webhook's URL; empty for the inbox.
-    address: Annotated[str, Field(max_length=ADDRESS_MAX)] = ""
-    # A webhook's Standard Webhooks secret, "whsec_<base64 of 24-64 bytes>"; left empty, the
-    # service makes one and answers it once. Stored sealed only (notifications.sealing).
-    secret: Annotated[str, Field(max_length=200)] = ""
-
-    @field_validator("address")
-    @classmethod
-    def _address_fits_channel(cls, address: str, info: ValidationInfo) -> str:
-        name = info.data.get("channel")  # absent: the channel was refused already
-        if name and (error := channels.address_error(name, address)):
-            raise error
-        return address
-
-
-class RotateSecret(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    secret: Annotated[str, Field(max_length=200)] = ""  # the new whsec_ secret; empty: the service makes one
-
-
-class QuietHours(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    start: dt.time
-    end: dt.time
-
-
-class Preferences(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    muted: bool = False
-    digest: bool = False  # one message a day instead of each
-    quiet_hours: QuietHours | None = None
-
-
-class Subscribe(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    recipient_id: Identifier
-    recipient_kind: Literal["person", "unit"]
-    name: Name
-    locale: Literal["vi", "en"] = "vi"
-    departments: list[Identifier] = Field([], max_length=LIST_MAX)
-    fields: list[Code] = Field([], max_length=LIST_MAX)
-    movements: list[Code] = Field([], max_length=LIST_MAX)
-    event_types: list[Code] = Field([], max_length=LIST_MAX)
-    exemplar_ids: list[uuid.UUID] = Field([], max_length=LIST_MAX)
-    channels: list[Channel] = Field(min_length=1, max_length=len(CHANNELS))
-    preferences: Preferences = Preferences()
-
-    @field_validator("channels")
-    @classmethod
-    def _one_per_channel(cls, value):
-        kinds = [c.channel for c in value]
-        if len(kinds) != len(set(kinds)):
-            raise channels.refused("mỗi kênh chỉ được có một lần", "each channel at most once")
-        return value
-
-
-class Cancel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    reason: Annotated[str, Field(max_length=TEXT_MAX)] = ""
 
 
 def _check_codes(catalog: Catalog, known_event_types: set[str], cmd: Subscribe) -> None:

@@ -12,11 +12,6 @@ one entry in CHANNELS; its settings go in config.yml.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import AfterValidator, Field
-from pydantic_core import PydanticCustomError
-
 from notifications.channels import email, inbox, webhook
 from notifications.channels.base import Channel, DeliveryFailed, Outgoing, Sender, Undeliverable
 from notifications.channels.email import send_email
@@ -27,9 +22,9 @@ CHANNELS: dict[str, Channel] = {c.name: c for c in (inbox.CHANNEL, email.CHANNEL
 NAMES = tuple(CHANNELS)
 WITH_SECRET = tuple(name for name, c in CHANNELS.items() if c.secret)
 
-__all__ = ["CHANNELS", "NAMES", "WITH_SECRET", "Channel", "ChannelName", "DeliveryFailed", "ID_HEADER", "Outgoing",
+__all__ = ["CHANNELS", "NAMES", "WITH_SECRET", "Channel", "DeliveryFailed", "ID_HEADER", "Outgoing",
            "SIGNATURE_HEADER", "Sender", "TIMESTAMP_HEADER", "Undeliverable", "UnknownChannel", "WebhookPools",
-           "address_error", "channel", "with_secret", "refusal", "send_email", "send_webhook", "sign", "verify"]
+           "channel", "with_secret", "refusal", "send_email", "send_webhook", "sign", "verify"]
 
 
 class UnknownChannel(Undeliverable):
@@ -48,22 +43,3 @@ def with_secret(stored: list[dict]) -> dict | None:
     return next((c for c in stored if c["channel"] in WITH_SECRET), None)
 
 
-def refused(reason_vi: str, log: str) -> PydanticCustomError:
-    """A validation error whose Vietnamese reason shared.validation.parse shows with the field."""
-    return PydanticCustomError("explained", "{log}", {"reason": reason_vi, "log": log})
-
-
-def _known(name: str) -> str:
-    if name not in CHANNELS:
-        raise refused(f"không có kênh «{name}»; các kênh: {', '.join(NAMES)}", f"unknown channel {name!r}")
-    return name
-
-
-# A channel's name in a command: one of the registry's, the OpenAPI schema's enum saying which.
-ChannelName = Annotated[str, AfterValidator(_known), Field(json_schema_extra={"enum": list(NAMES)})]
-
-
-def address_error(name: str, address: str) -> PydanticCustomError | None:
-    """The error of ``address`` on channel ``name`` (known), or None when it fits."""
-    problem = CHANNELS[name].address_problem(address)
-    return refused(problem, f"malformed {name} address {address!r}") if problem else None

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import email.message
-import re
 import smtplib
 from typing import Mapping
 
 from notifications.channels.base import Channel, DeliveryFailed, Outgoing, Sender
+from shared.contracts.notifications import ADDRESS_PROBLEMS
 
 # The defaults of the settings (config.yml leaves them empty unless set): `make run` and the
 # demo's SMTP server on this machine. Deployments name their relay (deploy/).
 SMTP_HOST, SMTP_PORT, EMAIL_FROM = "127.0.0.1", 2525, "thongbao@thidua.example.vn"
-# One address, no display name: a comma, semicolon or angle bracket could smuggle in a list.
-ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 
 
-def address_problem(address: str) -> str | None:
-    if not ADDRESS.match(address):
-        return (f"«{address}» không phải một địa chỉ thư điện tử (một địa chỉ dạng ten@mien.vn, "
-                "không kèm tên hiển thị, không phải danh sách)")
-    return None
 
 
 def send_email(*, host: str, port: int, sender: str, to: str, subject: str, body: str, delivery_id: str) -> None:
@@ -52,4 +44,4 @@ def connect(config: Mapping) -> Sender:
     return EmailSender(config)
 
 
-CHANNEL = Channel("email", "thư điện tử", address_problem, connect)
+CHANNEL = Channel("email", "thư điện tử", ADDRESS_PROBLEMS["email"], connect)

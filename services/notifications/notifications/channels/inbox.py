@@ -6,12 +6,9 @@ from typing import Mapping
 
 from notifications.channels.base import Channel, Outgoing, Sender
 from notifications.ledger import now
+from shared.contracts.notifications import ADDRESS_PROBLEMS
 
 
-def address_problem(address: str) -> str | None:
-    if address:
-        return "hộp thư trong ứng dụng là của người nhận, không có địa chỉ (để trống)"
-    return None
 
 
 def connect(config: Mapping) -> Sender:
@@ -21,4 +18,4 @@ def connect(config: Mapping) -> Sender:
     return send
 
 
-CHANNEL = Channel("inbox", "hộp thư trong ứng dụng", address_problem, connect, quiet_hours=False)
+CHANNEL = Channel("inbox", "hộp thư trong ứng dụng", ADDRESS_PROBLEMS["inbox"], connect, quiet_hours=False)

@@ -19,7 +19,6 @@ import json
 import socket
 import time
 from typing import Mapping
-from urllib.parse import urlparse
 
 import urllib3
 import urllib3.connection
@@ -28,6 +27,7 @@ from urllib3.util.connection import create_connection
 from notifications.channels.base import Channel, DeliveryFailed, Outgoing, Sender, Undeliverable
 from notifications.outbound import AddressPolicy, RefusedAddress
 from notifications.sealing import signing_key
+from shared.contracts.notifications import ADDRESS_PROBLEMS
 
 try:  # the real poll(2), also under eventlet's monkey patching
     import eventlet.patcher
@@ -230,11 +230,6 @@ def send_webhook(pools: WebhookPools, *, url: str, secret: str | bytes, payload:
         raise DeliveryFailed(f"webhook {url} answered {status}")
 
 
-def address_problem(address: str) -> str | None:
-    url = urlparse(address)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        return f"«{address}» không phải một địa chỉ webhook (URL http:// hoặc https:// có tên máy chủ)"
-    return None
 
 
 class WebhookSender:
@@ -256,4 +251,4 @@ def connect(config: Mapping) -> Sender:
     return WebhookSender(config)
 
 
-CHANNEL = Channel("webhook", "webhook", address_problem, connect, secret=True, outbound=True)
+CHANNEL = Channel("webhook", "webhook", ADDRESS_PROBLEMS["webhook"], connect, secret=True, outbound=True)

@@ -33,7 +33,8 @@ import requests
 from aiosmtpd.controller import Controller
 from rich.console import Console
 
-from gateway import access, launcher
+from dev import launcher
+from gateway import access
 from gateway.cli import print_history
 from notifications.channels import email as email_channel, verify
 from shared.catalog import load_catalog

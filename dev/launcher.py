@@ -1,8 +1,8 @@
 """Start and stop the whole system: every service as its own `nameko run` process.
 
-    python -m gateway.launcher run     # foreground; Ctrl-C stops everything
-    python -m gateway.launcher start   # background, logs in var/log/, waits until ready
-    python -m gateway.launcher stop
+    python -m dev.launcher run     # foreground; Ctrl-C stops everything
+    python -m dev.launcher start   # background, logs in var/log/, waits until ready
+    python -m dev.launcher stop
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def main(argv: list[str]) -> None:
             for name in processes:
                 (RUN_DIR / f"{name}.pid").unlink(missing_ok=True)
     else:
-        raise SystemExit("usage: python -m gateway.launcher run|start|stop")
+        raise SystemExit("usage: python -m dev.launcher run|start|stop")
 
 
 if __name__ == "__main__":
