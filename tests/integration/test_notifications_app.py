@@ -10,7 +10,8 @@ import sqlalchemy
 from cryptography.fernet import Fernet
 
 from conftest import TRUSTED_KEYS_DIR, free_port
-from notifications.application import NotificationsApplication, subscriptions
+from notifications.application import NotificationsApplication
+from notifications.projections import subscriptions
 from notifications.bootstrap import known_event_types
 from notifications.channels import DeliveryFailed, WebhookPools
 from notifications.outbound import AddressPolicy

@@ -26,7 +26,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, select
 
 import shared.nameko_support  # noqa: F401 - cooperative psycopg2 under eventlet
-from notifications.application import SubscriptionsProjection, subscriptions
+from notifications.projections import SubscriptionsProjection, subscriptions
 from notifications.channels import DeliveryFailed, Undeliverable, WebhookPools, send_email, send_webhook
 from notifications.ledger import DELIVERY_QUEUE, Ledger, now
 from notifications.outbound import AddressPolicy
