@@ -10,7 +10,7 @@ aggregate it made instead of making a second. Both are attributes of the stored 
 its own fields (``shared.wire.describe_event`` keeps them out of the payload), so no event
 class changes and events stored before them load as they are.
 
-Pure: no I/O; the applications read the events and save.
+Pure: no I/O; shared.writer reads the events and saves.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +52,23 @@ def fingerprint(command: str, data: Any) -> str:
     canonical = json.dumps([command, to_jsonable_python(data)], sort_keys=True, ensure_ascii=False,
                            separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Request:
+    """One command as asked: who asks (None: the system) and its fingerprint."""
+
+    caller: Caller | None = None
+    digest: str = ""
+
+    @classmethod
+    def of(cls, caller: dict | None, command: str, data: Any) -> Request:
+        return cls(caller_of(caller), fingerprint(command, data))
+
+    @property
+    def retryable(self) -> bool:
+        """Has a retry key: its answer is stored with its events, and a retry gets it back."""
+        return self.caller is not None and self.caller.idempotency_key is not None
 
 
 def created_id(caller: Caller | None, scope: str) -> uuid.UUID | None:

@@ -38,8 +38,8 @@ def at_once(calls):
 def test_concurrent_commands_on_different_exemplars_are_all_stored(catalog, postgres_url):
     app = service_like_app(catalog, postgres_url)
     groups = []
-    save_together = app._save_together
-    app._group_commit._many = lambda exemplars: groups.append(len(exemplars)) or save_together(exemplars)
+    save_together = app.writer._save_together
+    app.writer._group._many = lambda changes: groups.append(len(changes)) or save_together(changes)
     ids = [app.detect(detect_data(name=f"Hộ số {n}"))["id"] for n in range(20)]
     outcomes = at_once([lambda i=i: app.change(i, "plan_nurture", STEPS["plan_nurture"]) for i in ids])
     assert [o["version"] for o in outcomes] == [2] * 20
@@ -55,7 +55,7 @@ def test_two_concurrent_changes_to_one_exemplar_in_one_group_one_wins_one_confli
     app.change(exemplar_id, "plan_nurture", STEPS["plan_nurture"])  # cached by this process at version 2
     notes = ["Lần một", "Lần hai"]
     both_loaded = threading.Barrier(2, timeout=10)
-    load = app.get_exemplar
+    load = app.writer.load
 
     def load_then_wait(exemplar_id):  # each decides on version 2 before either saves
         exemplar = load(exemplar_id)
@@ -63,7 +63,7 @@ def test_two_concurrent_changes_to_one_exemplar_in_one_group_one_wins_one_confli
             both_loaded.wait()
         return exemplar
 
-    app.get_exemplar = load_then_wait
+    app.writer.load = load_then_wait
     outcomes = at_once([lambda note=note: app.change(exemplar_id, "record_progress",
                                                      STEPS["record_progress"] | {"note": note}) for note in notes])
     won = [o for o in outcomes if isinstance(o, dict)]
@@ -95,7 +95,7 @@ def test_a_save_inside_a_handlers_transaction_stays_in_it(catalog, postgres_url)
         exemplar = app.get_exemplar(exemplar_id)
         exemplar.record_council_step(case_id="c", step="opened", council_level="district",
                                      jurisdiction="huyen-yen-the", reason="", business_date=exemplar.detected_on)
-        app._save(exemplar)
+        app.writer.record(exemplar)
         raise RuntimeError("the handler failed after saving")
 
     consumer = IdempotentConsumer(app)
@@ -108,11 +108,11 @@ def test_a_save_inside_a_handlers_transaction_stays_in_it(catalog, postgres_url)
 
 def test_two_concurrent_changes_started_from_the_cache_one_wins_one_conflicts(catalog, postgres_url):
     app = service_like_app(catalog, postgres_url)
-    app.sole_writer = True  # commands start from the cache: the store's version check decides
+    app.writer.sole_writer = True  # commands start from the cache: the store's version check decides
     exemplar_id = app.detect(detect_data())["id"]
     app.change(exemplar_id, "plan_nurture", STEPS["plan_nurture"])  # committed, so cached at version 2
     both_loaded = threading.Barrier(2, timeout=10)
-    cached = app._cached
+    cached = app.writer._from_cache
 
     def cached_then_wait(exemplar_id):
         exemplar = cached(exemplar_id)
@@ -120,7 +120,7 @@ def test_two_concurrent_changes_started_from_the_cache_one_wins_one_conflicts(ca
             both_loaded.wait()
         return exemplar
 
-    app._cached = cached_then_wait
+    app.writer._from_cache = cached_then_wait
     outcomes = at_once([lambda note=note: app.change(exemplar_id, "record_progress",
                                                      STEPS["record_progress"] | {"note": note})
                         for note in ("Lần một", "Lần hai")])

@@ -131,3 +131,63 @@ def test_a_subscription_retried_with_its_key_is_one_and_gets_its_made_secret_aga
         changed | {"replayed": True}
     events = list(app.events.get(uuid.UUID(first["id"])))
     assert len(events) == 2 and all(e.__dict__["recorded_by"]["sub"] == "van-hanh" for e in events)
+
+
+def while_loading(app, then):
+    """``app``'s commands load, and on the first load ``then()`` runs: another copy's command
+    stored between this one's load and its save."""
+    load, ran = app.writer.load, []
+
+    def load_and_let_the_other_save(aggregate_id):
+        aggregate = load(aggregate_id)
+        if not ran:
+            ran.append(then())
+        return aggregate
+
+    app.writer.load = load_and_let_the_other_save
+
+
+def test_a_secretarys_step_racing_anothers_is_a_conflict_and_a_retry_racing_its_first_attempt_is_answered(
+        catalog, database_url):
+    from shared.errors import ConcurrentChange
+
+    council, other_copy = council_app(catalog, database_url), council_app(catalog, database_url)
+    council.receive(nomination_event())
+    case_id = case_id_of(council)
+    secretary = {"sub": "thu-ky", "role": "council_secretary"}
+    appraise = {"passed": True, "appraiser": "Phòng Nội vụ", "note": "Đủ hồ sơ", "business_date": "2018-10-20"}
+    reject = {"reason": "Không đủ tiêu chuẩn", "business_date": "2018-10-20"}
+    while_loading(council, lambda: other_copy.change_case(case_id, "reject", reject, secretary))
+    with pytest.raises(ConcurrentChange):
+        council.change_case(case_id, "appraise", appraise, secretary)
+    assert council.get_case(case_id).status == "rejected"  # the other's step stands, nothing overwritten
+    assert len(list(council.events.get(uuid.UUID(case_id)))) == 2
+
+    council.receive(nomination_event())
+    case_id = case_id_of(council)
+    first = {}
+    while_loading(council, lambda: first.update(other_copy.change_case(
+        case_id, "appraise", appraise, secretary | {"idempotency_key": "a-1"})))
+    assert council.change_case(case_id, "appraise", appraise, secretary | {"idempotency_key": "a-1"}) == \
+        first | {"replayed": True}
+    assert len(list(council.events.get(uuid.UUID(case_id)))) == 2  # appraised once
+
+
+def test_subscription_changes_racing_are_a_conflict_never_an_overwrite(catalog, database_url):
+    from cryptography.fernet import Fernet
+
+    from notifications.application import NotificationsApplication
+    from notifications.outbound import AddressPolicy
+    from notifications.sealing import SecretBox
+    from shared.errors import ConcurrentChange
+
+    box = SecretBox([Fernet.generate_key()])
+    app, other_copy = (NotificationsApplication(catalog, set(), env=eventsourcing_env(database_url), secret_box=box,
+                                                addresses=AddressPolicy.parse("127.0.0.1")) for _ in range(2))
+    operator = {"sub": "van-hanh", "role": "operator"}
+    subscription_id = app.subscribe({"recipient_id": "so-noi-vu", "recipient_kind": "unit", "name": "Sở Nội vụ",
+                                     "channels": [{"channel": "inbox"}]}, operator)["id"]
+    while_loading(app, lambda: other_copy.change_preferences(subscription_id, {"digest": True}, operator))
+    with pytest.raises(ConcurrentChange):
+        app.change_preferences(subscription_id, {"muted": True}, operator)
+    assert app.subscriptions.active()[0]["preferences"] == {"muted": False, "digest": True, "quiet_hours": None}

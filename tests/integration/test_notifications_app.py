@@ -10,10 +10,11 @@ import sqlalchemy
 from cryptography.fernet import Fernet
 
 from conftest import TRUSTED_KEYS_DIR, free_port
-from notifications.application import NotificationsApplication, subscriptions
+from notifications.application import NotificationsApplication
 from notifications.bootstrap import known_event_types
 from notifications.channels import DeliveryFailed, WebhookPools, with_secret
 from notifications.outbound import AddressPolicy
+from notifications.projections import subscriptions
 from notifications.sealing import SecretBox, new_webhook_secret
 from shared.errors import InvalidInput, RuleViolation
 from shared.persistence import eventsourcing_env

@@ -186,14 +186,14 @@ def test_copies_with_cached_exemplars_each_judge_a_command_on_everything_stored(
 
 def test_a_sole_writer_starts_a_command_from_its_cache_without_reading_the_store(catalog, tmp_path):
     this, _ = cached_apps(catalog, tmp_path)
-    this.sole_writer = True
+    this.writer.sole_writer = True
     exemplar_id = run_lifecycle(this, until="record_progress")
     reads = []
     select_events = this.recorder.select_events
     this.recorder.select_events = lambda *a, **kw: reads.append(a) or select_events(*a, **kw)
     assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 3
     assert reads == []
-    this.sole_writer = False  # another copy came up: every command reads what was stored since
+    this.writer.sole_writer = False  # another copy came up: every command reads what was stored since
     assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 4
     assert len(reads) == 1
 
@@ -201,14 +201,14 @@ def test_a_sole_writer_starts_a_command_from_its_cache_without_reading_the_store
 def test_while_a_new_copy_is_not_yet_noticed_a_stale_cache_is_refused_never_stored(catalog, tmp_path):
     this, other = cached_apps(catalog, tmp_path)
     exemplar_id = run_lifecycle(this, until="record_progress")  # this copy caches version 2
-    this.sole_writer = True  # it has not yet noticed the other copy
+    this.writer.sole_writer = True  # it has not yet noticed the other copy
     assert other.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 3
     with pytest.raises(ConcurrentChange):  # its cache cannot tell stale from concurrent: refused, to be retried
         this.change(exemplar_id, "record_progress", STEPS["record_progress"])
     assert [h["version"] for h in this.history(exemplar_id)] == [1, 2, 3]  # nothing stored on stale state
-    assert not this.sole_writer  # it reads the store first until the runtime sees it alone again
+    assert not this.writer.sole_writer  # it reads the store first until the runtime sees it alone again
     assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 4  # the retry
-    this.sole_writer = True
+    this.writer.sole_writer = True
     assert other.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 5
     # The officer read version 5 through the other copy: a cache behind it reloads instead of refusing.
     assert this.change(exemplar_id, "record_progress", STEPS["record_progress"], expected_version=5)["version"] == 6
@@ -220,7 +220,7 @@ def test_a_councils_step_saved_meanwhile_costs_a_reload_not_the_cache(catalog, t
     from shared.wire import WireEvent
 
     this, _ = cached_apps(catalog, tmp_path)
-    this.sole_writer = True
+    this.writer.sole_writer = True
     exemplar_id = run_lifecycle(this, until="record_progress")  # cached at version 2
     opened = WireEvent(type="case.opened", source="awards", instance="awards-huyen-yen-the", notification_id=1,
                        aggregate_id=uuid.uuid4(), aggregate_version=1, business_date=dt.date(2018, 10, 3),
@@ -228,4 +228,4 @@ def test_a_councils_step_saved_meanwhile_costs_a_reload_not_the_cache(catalog, t
                                 "jurisdiction": "huyen-yen-the"})
     assert this.record_council_outcome(opened) == "case.opened"  # saved in its handler's way: not cached
     assert this.change(exemplar_id, "record_progress", STEPS["record_progress"])["version"] == 4  # no conflict
-    assert this.sole_writer  # no person's change it had not made: still trusts its cache
+    assert this.writer.sole_writer  # no person's change it had not made: still trusts its cache

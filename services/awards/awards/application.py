@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import JSONTranscoder
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, func, insert, or_, select, update
 
@@ -29,6 +29,7 @@ from shared.schema import create_tables, insert_ignoring_duplicates
 from shared.topology import Council
 from shared.validation import (CODE_MAX, NAME_MAX, TEXT_MAX, parse)
 from shared.wire import WireEvent
+from shared.writer import Writer
 
 # The awards every council knows (granted anywhere, from wire events) and open holds.
 metadata = MetaData()
@@ -99,6 +100,7 @@ class AwardsApplication(Application):
         self.engine = self.recorder.datastore.engine
         create_tables(metadata, self.engine)
         self.consumer = IdempotentConsumer(self)
+        self.writer = Writer(self, load=self.get_case, conflict=_conflict)  # the secretary's commands
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -279,33 +281,29 @@ class AwardsApplication(Application):
 
     def change_case(self, case_id: Any, command: str, data: dict, caller: dict | None = None) -> dict:
         """One secretary's step on a case; with the caller's idempotency key, a retry of a step
-        already stored gets that step's answer (shared.requests)."""
+        already stored gets that step's answer (shared.writer)."""
         models = CASE_COMMANDS
         if command not in models:
             raise InvalidInput(f"Thao tác «{command}» không tồn tại.", f"unknown command {command!r}", "command")
         cmd = parse(models[command], data)
-        who, digest = requests.caller_of(caller), requests.fingerprint(command, cmd)
-        case = self.get_case(case_id)
-        if answer := self._earlier_answer(case.id, who, digest):
-            return answer
-        policy = self.policy_on(cmd.business_date)
-        arguments = dict(cmd)
-        extra: list[Award] = []
-        if command in ("record_session", "open_consultation"):
-            arguments["policy"] = policy
-        if command == "decide":
+        request = requests.Request.of(caller, command, cmd)
+
+        def attempt(case: Case):
+            policy = self.policy_on(cmd.business_date)
+            arguments = dict(cmd)
+            if command in ("record_session", "open_consultation"):
+                arguments["policy"] = policy
+            if command != "decide":
+                return _case_answer(case, getattr(case, command)(**arguments))
             eligibility = self.eligibility(case.exemplar_id, case.nomination, case.subject, cmd.business_date)
             award_id = uuid.uuid4()
             case.decide(policy=policy, eligibility=eligibility, award_id=str(award_id), **arguments)
-            extra.append(Award.grant(award_id=award_id, case=case, decision_number=cmd.decision_number,
-                                     signer=cmd.signer, prerequisite_award_ids=eligibility["prerequisite_award_ids"],
-                                     business_date=cmd.business_date))
-            result = str(award_id)
-        else:
-            result = getattr(case, command)(**arguments)
-        answer = {"id": str(case.id), "version": case.version, "status": case.status,
-                  "result": to_jsonable_python(result)}
-        return self._save_answering(case.id, who, digest, answer, case, *extra)
+            award = Award.grant(award_id=award_id, case=case, decision_number=cmd.decision_number, signer=cmd.signer,
+                                prerequisite_award_ids=eligibility["prerequisite_award_ids"],
+                                business_date=cmd.business_date)
+            return _case_answer(case, str(award_id)), [award]
+
+        return self.writer.change(case_id, attempt, request)
 
     def revoke_award(self, award_id: Any, data: dict, caller: dict | None = None) -> dict:
         """Revoke on a legal ground; flag every later award that counted it as a prerequisite.
@@ -314,32 +312,15 @@ class AwardsApplication(Application):
         other councils are flagged there, when they hear ``award.revoked``.
         """
         cmd = parse(Revoke, data)
-        who, digest = requests.caller_of(caller), requests.fingerprint("revoke", cmd)
-        award = self._get(Award, award_id, "khen thưởng")
-        if answer := self._earlier_answer(award.id, who, digest):
-            return answer
-        award.revoke(ground=cmd.ground, reason=cmd.reason, decision_number=cmd.decision_number,
-                     business_date=cmd.business_date)
-        dependant_ids, flagged_here = self._flag_dependants(str(award.id), cmd.business_date)
-        answer = {"id": str(award.id), "ground": REVOCATION_GROUNDS[cmd.ground], "flagged": dependant_ids}
-        return self._save_answering(award.id, who, digest, answer, award, *flagged_here)
+        request = requests.Request.of(caller, "revoke", cmd)
 
-    def _earlier_answer(self, aggregate_id: uuid.UUID, who: requests.Caller | None, digest: str) -> dict | None:
-        latest = self.events.get(aggregate_id, desc=True, limit=requests.IDEMPOTENCY_WINDOW)
-        return requests.earlier_answer(latest, who, digest)
+        def attempt(award: Award):
+            award.revoke(ground=cmd.ground, reason=cmd.reason, decision_number=cmd.decision_number,
+                         business_date=cmd.business_date)
+            dependant_ids, flagged_here = self._flag_dependants(str(award.id), cmd.business_date)
+            return {"id": str(award.id), "ground": REVOCATION_GROUNDS[cmd.ground], "flagged": dependant_ids}, flagged_here
 
-    def _save_answering(self, aggregate_id: uuid.UUID, who, digest: str, answer: dict, *aggregates) -> dict:
-        """Save a person's change marked with who asked; a retry that lost the race to its own
-        first attempt gets that attempt's answer instead of a conflict."""
-        for aggregate in aggregates:
-            requests.stamp(aggregate.pending_events, who, digest, answer)
-        try:
-            self._save(*aggregates)
-        except ConcurrentChange:
-            if earlier := self._earlier_answer(aggregate_id, who, digest):
-                return earlier
-            raise
-        return answer
+        return self.writer.change(award_id, attempt, request, load=self.get_award)
 
     def _flag_dependants(self, revoked_id: str, on: dt.date) -> tuple[list[str], list[Award]]:
         """Every award in the register that counted ``revoked_id``; flag those kept here."""
@@ -359,15 +340,6 @@ class AwardsApplication(Application):
                 flagged.append(dependant)
         return dependant_ids, flagged
 
-    def _save(self, *aggregates) -> None:
-        try:
-            self.save(*aggregates)
-        except IntegrityError:
-            raise ConcurrentChange(
-                "Hồ sơ vừa được người khác cập nhật; thao tác của bạn chưa được lưu. Hãy tải lại và thử lại.",
-                f"concurrent change on {[str(a.id) for a in aggregates]}", str(aggregates[0].id),
-            ) from None
-
     # -- queries -------------------------------------------------------------------------
 
     def _get(self, kind: type, aggregate_id: Any, label: str):
@@ -386,6 +358,9 @@ class AwardsApplication(Application):
 
     def get_case(self, case_id: Any) -> Case:
         return self._get(Case, case_id, "hồ sơ")
+
+    def get_award(self, award_id: Any) -> Award:
+        return self._get(Award, award_id, "khen thưởng")
 
     def case_view(self, case_id: Any) -> dict:
         case = self.get_case(case_id)
@@ -412,3 +387,13 @@ class AwardsApplication(Application):
             rows = conn.execute(query.order_by(row.decision_date, row.award_id)
                                 .limit(wanted.limit).offset(wanted.offset)).mappings()
             return {"total": total, "items": [dict(r) for r in rows]}
+
+
+def _case_answer(case: Case, result: Any) -> dict:
+    return {"id": str(case.id), "version": case.version, "status": case.status, "result": to_jsonable_python(result)}
+
+
+def _conflict(aggregate_id: uuid.UUID, why: str) -> ConcurrentChange:
+    return ConcurrentChange(
+        "Hồ sơ vừa được người khác cập nhật; thao tác của bạn chưa được lưu. Hãy tải lại và thử lại.",
+        f"concurrent change on {aggregate_id}: {why}", str(aggregate_id))

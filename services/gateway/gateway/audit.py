@@ -459,7 +459,7 @@ def projection_of(service: str):
     if service == "awards":
         from awards.projections import CaseListProjection
         return CaseListProjection
-    from notifications.application import SubscriptionsProjection
+    from notifications.projections import SubscriptionsProjection
     return SubscriptionsProjection
 
 

@@ -100,7 +100,7 @@ class NominationsRuntime:
                          else "not known to be the only copy: commands read the store first")
             self.copies.was_alone = alone
             # Trusted only a little past the next check: a check held up is no confirmation.
-            self.app.sole_writer_until = time.monotonic() + 2.5 if alone else 0.0
+            self.app.writer.sole_writer_until = time.monotonic() + 2.5 if alone else 0.0
         self.exemplars.catch_up()
         self.sealer.seal_pending()
 

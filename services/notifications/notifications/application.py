@@ -14,23 +14,24 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, RecordConflictError
-from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select, update
+from sqlalchemy import select, update
 
 from notifications import channels
 from notifications.channels import CHANNELS, WITH_SECRET
 from notifications.domainmodel import FILTER_KEYS, Subscription, in_quiet_hours, matches, quiet_hours_end
 from notifications.ledger import Ledger, deliveries, exemplar_facts, notification_events, now
 from notifications.outbound import AddressPolicy, RefusedAddress
+from notifications.projections import SubscriptionsProjection
 from notifications.sealing import SealingError, SecretBox, is_webhook_secret, load_secret_box, new_webhook_secret
 from shared import requests
 from shared.catalog import Catalog
 from shared.contracts.notifications import ADDRESS_MAX, Cancel, Preferences, RotateSecret, Subscribe  # noqa: F401
 from shared.consumer import IdempotentConsumer
 from shared.errors import InvalidInput, NotFound, RuleViolation
-from shared.projection import Projection
 from shared.schema import insert_ignoring_duplicates
-from shared.validation import ID_MAX, NAME_MAX, parse
+from shared.validation import parse
 from shared.wire import WireEvent
+from shared.writer import Writer
 
 log = logging.getLogger(__name__)
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -45,78 +46,6 @@ def _check_codes(catalog: Catalog, known_event_types: set[str], cmd: Subscribe) 
         for code in getattr(cmd, name):
             if code not in known:
                 raise InvalidInput(f"{label} «{code}» không có trong danh mục.", f"unknown {name} code {code!r}", name)
-
-
-metadata = MetaData()
-subscriptions = Table(
-    "subscriptions",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("recipient_id", String(ID_MAX), nullable=False, index=True),
-    Column("name", String(NAME_MAX), nullable=False),
-    Column("locale", String(5), nullable=False),
-    Column("filters", Text, nullable=False),
-    Column("channels", Text, nullable=False),
-    Column("preferences", Text, nullable=False),
-    Column("active", Boolean, nullable=False),
-)
-
-
-def _stored_channels(channels: list[dict], active: bool = True) -> str:
-    """A subscription's channels as the read model keeps them: a webhook's secret sealed, and
-    only while the subscription is active; never one in clear (events from before sealing
-    carry one: it is left out, and the service seals it by a new event)."""
-    dropped = ("secret",) if active else ("secret", "secret_sealed")
-    return json.dumps([{k: v for k, v in channel.items() if k not in dropped} for channel in channels])
-
-
-class SubscriptionsProjection(Projection):
-    name = "read-model:subscriptions"
-    metadata = metadata
-    table = subscriptions
-    version = 2  # 2: webhook secrets kept sealed only (version 1 kept them in clear)
-
-    _active: list[dict] | None = None  # decoded once, until the next subscription event
-
-    @staticmethod
-    def reduce(row: dict | None, event: dict) -> dict | None:
-        p = event["payload"]
-        if event["type"] == "subscription.created":
-            return {"id": event["aggregate_id"], "recipient_id": p["recipient_id"], "name": p["name"],
-                    "locale": p["locale"], "filters": json.dumps(p["filters"]),
-                    "channels": _stored_channels(p["channels"]),
-                    "preferences": json.dumps(p["preferences"]), "active": True}
-        if row is None:
-            return None
-        if event["type"] == "subscription.preferences_changed":
-            return {**row, "preferences": json.dumps(p["preferences"])}
-        if event["type"] == "subscription.cancelled":  # its secret is no longer used: not kept either
-            return {**row, "active": False, "channels": _stored_channels(json.loads(row["channels"]), active=False)}
-        if event["type"] in ("subscription.secret_sealed", "subscription.secret_rotated") and row["active"]:
-            channels = [c | {"secret_sealed": p["secret_sealed"]} if c["channel"] == p["channel"] else c
-                        for c in json.loads(row["channels"])]
-            return {**row, "channels": _stored_channels(channels)}
-        return None
-
-    def catch_up(self) -> int:
-        applied = super().catch_up()
-        if applied:
-            self._active = None  # a subscription changed: decode them again on next use
-        return applied
-
-    def active(self, catch_up: bool = True) -> list[dict]:
-        """Active subscriptions, decoded. Every event is matched against all of them, so they
-        are read once and kept until a subscription event is applied (by any copy: all
-        subscription events pass through this read model)."""
-        if catch_up:
-            self.catch_up()
-        with self._lock:
-            if self._active is None:
-                with self.engine.connect() as conn:
-                    rows = conn.execute(select(subscriptions).where(subscriptions.c.active.is_(True))).mappings()
-                    self._active = [{**r, "filters": json.loads(r["filters"]), "channels": json.loads(r["channels"]),
-                                     "preferences": json.loads(r["preferences"])} for r in rows]
-            return self._active
 
 
 class NotificationsApplication(Application):
@@ -136,6 +65,7 @@ class NotificationsApplication(Application):
         self.ledger = Ledger(engine)
         self.subscriptions = SubscriptionsProjection(self)
         self.consumer = IdempotentConsumer(self)
+        self.writer = Writer(self, load=self._get)  # subscribers' commands: load, change, save
 
     # -- subscriptions -------------------------------------------------------------------
 
@@ -144,44 +74,39 @@ class NotificationsApplication(Application):
         once as ``webhook_secret`` (only its sealed form is kept). With the caller's
         idempotency key, a retry gets the subscription that key made (and its secret again)."""
         cmd = parse(Subscribe, data)
-        who = requests.caller_of(caller)
         # the fingerprint leaves the secrets out: it is stored in the clear
-        digest = requests.fingerprint("subscribe", cmd.model_dump(mode="json", exclude={"channels": {"__all__": {"secret"}}}))
-        subscription_id = requests.created_id(who, "subscriptions")
-        if subscription_id is not None and (answer := self._earlier_answer(subscription_id, who, digest)):
-            return self._with_made_secret(answer)
-        _check_codes(self.catalog, self.known_event_types, cmd)
-        filters = {key: [str(v) for v in getattr(cmd, key)] for key in FILTER_KEYS}
-        chosen, made = [], None
-        for n, channel in enumerate(cmd.channels):
-            stored, kind = {"channel": channel.channel, "address": channel.address}, CHANNELS[channel.channel]
-            if kind.secret:
-                secret = self._new_secret(channel.secret, f"channels.{n}.secret")
-                made = None if channel.secret else secret
-                stored["secret_sealed"] = self.secret_box.seal(secret)
-            elif channel.secret:
-                raise InvalidInput(f"Chỉ kênh {', '.join(WITH_SECRET)} có khóa ký (trường «channels.{n}.secret»).",
-                                   f"a secret on the {channel.channel} channel", f"channels.{n}.secret")
-            if kind.outbound:
-                self._check_outbound_address(kind, channel.address, f"channels.{n}.address")  # resolving its name
-            chosen.append(stored)
-        subscription = Subscription.subscribe(
-            subscription_id=subscription_id,
-            recipient_id=cmd.recipient_id, recipient_kind=cmd.recipient_kind, name=cmd.name, locale=cmd.locale,
-            filters=filters, channels=chosen, preferences=cmd.preferences.model_dump(mode="json"))
-        answer = {"id": str(subscription.id), "version": subscription.version} | ({"secret_made": True} if made else {})
-        requests.stamp(subscription.pending_events, who, digest, answer)
-        try:
-            self.save(subscription)
-        except IntegrityError:  # the same key's first attempt, stored while this one ran
-            if subscription_id is None or not (answer := self._earlier_answer(subscription_id, who, digest)):
-                raise
+        request = requests.Request.of(caller, "subscribe",
+                                      cmd.model_dump(mode="json", exclude={"channels": {"__all__": {"secret"}}}))
+        made = None
+
+        def make(subscription_id: uuid.UUID | None) -> tuple[Subscription, dict]:
+            nonlocal made
+            _check_codes(self.catalog, self.known_event_types, cmd)
+            filters = {key: [str(v) for v in getattr(cmd, key)] for key in FILTER_KEYS}
+            chosen = []
+            for n, channel in enumerate(cmd.channels):
+                stored, kind = {"channel": channel.channel, "address": channel.address}, CHANNELS[channel.channel]
+                if kind.secret:
+                    secret = self._new_secret(channel.secret, f"channels.{n}.secret")
+                    made = None if channel.secret else secret
+                    stored["secret_sealed"] = self.secret_box.seal(secret)
+                elif channel.secret:
+                    raise InvalidInput(f"Chỉ kênh {', '.join(WITH_SECRET)} có khóa ký (trường «channels.{n}.secret»).",
+                                       f"a secret on the {channel.channel} channel", f"channels.{n}.secret")
+                if kind.outbound:
+                    self._check_outbound_address(kind, channel.address, f"channels.{n}.address")  # resolving its name
+                chosen.append(stored)
+            subscription = Subscription.subscribe(
+                subscription_id=subscription_id,
+                recipient_id=cmd.recipient_id, recipient_kind=cmd.recipient_kind, name=cmd.name, locale=cmd.locale,
+                filters=filters, channels=chosen, preferences=cmd.preferences.model_dump(mode="json"))
+            return subscription, {"id": str(subscription.id), "version": subscription.version} | (
+                {"secret_made": True} if made else {})
+
+        answer = self.writer.create(make, request, scope="subscriptions")
+        if answer.get("replayed"):
             return self._with_made_secret(answer)
         return {k: v for k, v in answer.items() if k != "secret_made"} | ({"webhook_secret": made} if made else {})
-
-    def _earlier_answer(self, aggregate_id, who, digest: str) -> dict | None:
-        latest = self.events.get(aggregate_id, desc=True, limit=requests.IDEMPOTENCY_WINDOW)
-        return requests.earlier_answer(latest, who, digest)
 
     def _with_made_secret(self, answer: dict) -> dict:
         """A replayed answer: the secret this service made for it, unsealed again (the first
@@ -217,20 +142,23 @@ class NotificationsApplication(Application):
         """A new webhook secret (given, or made here and answered once as ``webhook_secret``);
         deliveries from now on are signed with it."""
         cmd = parse(RotateSecret, data)
-        subscription = self._get(subscription_id)
-        if not subscription.active:
-            raise RuleViolation(f"Đăng ký «{subscription_id}» đã huỷ: không còn khóa ký để đổi.",
-                                f"subscription {subscription_id} is cancelled", "subscription-cancelled")
-        signed = channels.with_secret(subscription.channels)
-        if signed is None:
-            raise InvalidInput(f"Đăng ký «{subscription_id}» không có kênh {', '.join(WITH_SECRET)} để đổi khóa ký.",
-                               f"subscription {subscription_id} has no channel with a secret", "secret")
-        secret = self._new_secret(cmd.secret, "secret")
-        subscription.rotate_secret(signed["channel"], self.secret_box.seal(secret))
-        self.save(subscription)
+
+        def attempt(subscription: Subscription) -> dict:
+            if not subscription.active:
+                raise RuleViolation(f"Đăng ký «{subscription_id}» đã huỷ: không còn khóa ký để đổi.",
+                                    f"subscription {subscription_id} is cancelled", "subscription-cancelled")
+            signed = channels.with_secret(subscription.channels)
+            if signed is None:
+                raise InvalidInput(f"Đăng ký «{subscription_id}» không có kênh {', '.join(WITH_SECRET)} để đổi khóa ký.",
+                                   f"subscription {subscription_id} has no channel with a secret", "secret")
+            secret = self._new_secret(cmd.secret, "secret")
+            subscription.rotate_secret(signed["channel"], self.secret_box.seal(secret))
+            return {"id": str(subscription.id), "version": subscription.version} | (
+                {} if cmd.secret else {"webhook_secret": secret})
+
+        answer = self.writer.change(subscription_id, attempt)  # no caller: the answer's secret is never stamped
         self.subscriptions.catch_up()  # the workers sign with the new one from their next look
-        answer = {"id": str(subscription.id), "version": subscription.version}
-        return answer | ({} if cmd.secret else {"webhook_secret": secret})
+        return answer
 
     def reseal_secrets(self, legacy_only: bool = False) -> dict:
         """Seal again, as new events, each active subscription's webhook secret that is in clear
@@ -269,28 +197,28 @@ class NotificationsApplication(Application):
 
     def change_preferences(self, subscription_id: Any, data: dict, caller: dict | None = None) -> dict:
         preferences = parse(Preferences, data)
-        who, digest = requests.caller_of(caller), requests.fingerprint("change_preferences", preferences)
-        subscription = self._get(subscription_id)
-        if answer := self._earlier_answer(subscription.id, who, digest):
-            return answer
-        subscription.change_preferences(preferences.model_dump(mode="json"))
-        answer = {"id": str(subscription.id), "version": subscription.version}
-        requests.stamp(subscription.pending_events, who, digest, answer)
-        self.save(subscription)
-        return answer
+
+        def attempt(subscription: Subscription) -> dict:
+            subscription.change_preferences(preferences.model_dump(mode="json"))
+            return {"id": str(subscription.id), "version": subscription.version}
+
+        return self.writer.change(subscription_id, attempt,
+                                  requests.Request.of(caller, "change_preferences", preferences))
 
     def cancel(self, subscription_id: Any, data: dict, caller: dict | None = None) -> dict:
         """Cancel: nothing more is sent to it, not even what was already waiting, and its
         webhook secret is used no more (the read model and the workers drop it)."""
         cmd = parse(Cancel, data)
-        subscription = self._get(subscription_id)
-        subscription.cancel(cmd.reason)
-        requests.stamp(subscription.pending_events, requests.caller_of(caller), requests.fingerprint("cancel", cmd),
-                       {"id": str(subscription.id), "active": False})  # cancelling twice is cancelled: no replay needed
-        self.save(subscription)
-        self.ledger.cancel_waiting(str(subscription.id))
+
+        def attempt(subscription: Subscription) -> dict:
+            subscription.cancel(cmd.reason)  # cancelled already: no event, the same answer
+            return {"id": str(subscription.id), "active": subscription.active}
+
+        answer = self.writer.change(subscription_id, attempt, requests.Request.of(caller, "cancel", cmd))
+        # Again on a retry: what waited may not have been cancelled after the first one's save.
+        self.ledger.cancel_waiting(answer["id"])
         self.subscriptions.catch_up()
-        return {"id": str(subscription.id), "active": subscription.active}
+        return {"id": answer["id"], "active": answer["active"]}
 
     def _get(self, subscription_id: Any) -> Subscription:
         try:

@@ -27,10 +27,10 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, select
 
 import shared.nameko_support  # noqa: F401 - cooperative psycopg2 under eventlet
-from notifications.application import SubscriptionsProjection, subscriptions
 from notifications import channels
 from notifications.channels import DeliveryFailed, Outgoing, Undeliverable
 from notifications.ledger import DELIVERY_QUEUE, Ledger
+from notifications.projections import SubscriptionsProjection, subscriptions
 from notifications.rendering import Renderer
 from notifications.sealing import SecretBox, box_from_config, signing_key
 from shared.follower import log_positions
