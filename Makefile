@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run start stop demo test bench services clean
+.PHONY: install run start stop demo test test-unit bench services clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ demo: install services
 
 test: install services
 	$(BIN)/python -m pytest -q
+
+# One tier at a time: unit needs no broker or database server; e2e starts the whole system.
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
 
 bench: install services
 	$(BIN)/python tests/bench/bench.py
