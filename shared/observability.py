@@ -40,7 +40,7 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from shared.errors import DomainError
 from shared.requests import current_request_id, reset_request_id, set_request_id, valid_request_id  # noqa: F401
-from shared.reliable_events import parked_queue_name
+from shared.reliable_events import RetryThenPark, parked_queue_name
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,11 @@ class MetricsServer(SharedExtension):
     def start(self) -> None:
         if not self.address:
             return
-        self._socket = eventlet.listen(parse_address(self.address))
+        try:
+            self._socket = eventlet.listen(parse_address(self.address))
+        except (OSError, ValueError) as error:
+            raise RuntimeError(f"cannot serve /metrics on {self.address!r} ({self.address_key}): {error}; "
+                               f"give each process its own address") from error
         app = make_wsgi_app(self.registry)
         self._thread = self.container.spawn_managed_thread(
             lambda: eventlet.wsgi.server(self._socket, app, log=_QuietLog(), log_output=False),
@@ -189,7 +193,7 @@ class Observability(DependencyProvider):
             if callable(collectors) and dependency is not self:
                 for collector in collectors():
                     self.server.register(collector)
-        queues = [parked_queue_name(e.queue.name) for e in self.container.entrypoints if hasattr(e, "delays")]
+        queues = [parked_queue_name(e.queue.name) for e in self.container.entrypoints if isinstance(e, RetryThenPark)]
         if queues:
             self.server.register(ParkedMessages(self.container.config["AMQP_URI"], queues))
 

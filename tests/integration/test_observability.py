@@ -40,6 +40,14 @@ def post(system, path, body, headers=None):
     return requests.post(system.url(path), json=body, timeout=30, headers=system.auth_for(path) | (headers or {}))
 
 
+def listen(connection, exchange: str, routing_key: str):
+    """A queue of the test's own on a services' events exchange: what the relays publish, headers and all."""
+    queue = kombu.Queue(f"observability-{uuid.uuid4().hex[:8]}", kombu.Exchange(exchange, type="topic", durable=True),
+                        routing_key=routing_key, exclusive=True)(connection.default_channel)
+    queue.declare()
+    return queue
+
+
 def log_lines(system, name: str) -> list[dict]:
     """The process's log lines, each one JSON object (Python's own start-up warnings are no log lines)."""
     text = (system.logs / f"{name}.log").read_text(errors="replace")
@@ -74,10 +82,8 @@ def test_counters_rise_after_a_command_and_the_request_id_follows_it(json_system
     _, gateway_before = scrape(gateway)
     request_id = f"test-{uuid.uuid4().hex}"
 
-    with kombu.Connection(json_system.amqp_uri) as connection:  # what the relay publishes, headers and all
-        published = kombu.Queue(f"observability-{uuid.uuid4().hex[:8]}", kombu.Exchange("nominations.events",
-                                type="topic", durable=True), routing_key="#", exclusive=True)(connection.default_channel)
-        published.declare()
+    with kombu.Connection(json_system.amqp_uri) as connection:
+        published = listen(connection, "nominations.events", "#")
         created = post(json_system, "/exemplars", detect_data(), {"X-Request-Id": request_id})
         assert created.status_code == 201, created.text
         assert created.headers["X-Request-Id"] == request_id
@@ -122,9 +128,7 @@ def test_a_request_without_an_id_gets_one_and_the_council_names_it_on_the_case_i
     assert len(made) == 32 and int(made, 16) >= 0  # ours: a uuid4's hex
     exemplar_id = created.json()["id"]
     with kombu.Connection(json_system.amqp_uri) as connection:
-        opened = kombu.Queue(f"observability-{uuid.uuid4().hex[:8]}", kombu.Exchange("awards.events", type="topic",
-                             durable=True), routing_key="case.opened", exclusive=True)(connection.default_channel)
-        opened.declare()
+        opened = listen(connection, "awards.events", "case.opened")
         nominate_id = f"test-{uuid.uuid4().hex}"
         for step in LIFECYCLE[:LIFECYCLE.index("nominate") + 1]:
             headers = {"X-Request-Id": nominate_id} if step == "nominate" else {}
