@@ -7,6 +7,9 @@ rule broken or a concurrent change. Titles are Vietnamese (what an officer reads
 
 Every route but the public ones (/health, /catalog, /councils) names the roles it is open
 to with ``@requires(...)``; the role rules themselves are in ``gateway.access``.
+
+Every answer names its request in ``X-Request-Id``; the id goes with each RPC call the request
+makes (shared.observability). The gateway's own /metrics is on GATEWAY_METRICS_ADDRESS, not here.
 """
 
 from __future__ import annotations
