@@ -3,12 +3,18 @@
     python -m dev.launcher run     # foreground; Ctrl-C stops everything
     python -m dev.launcher start   # background, logs in var/log/, waits until ready
     python -m dev.launcher stop
+
+Every process serves its own /metrics: the launcher gives each a free port on this machine
+(its ``*_METRICS_ADDRESS``), says them when the system is up and writes them to
+var/run/metrics.txt. Logs are plain lines here (LOG_FORMAT=plain, for people at a terminal);
+deployments keep the configs' default, one JSON object a line.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +26,7 @@ from shared.persistence import PROJECT_ROOT, VAR_DIR
 
 RUN_DIR = VAR_DIR / "run"
 LOG_DIR = VAR_DIR / "log"
+METRICS_FILE = RUN_DIR / "metrics.txt"  # each process's /metrics, while the system runs
 NAMEKO = str(Path(sys.executable).with_name("nameko"))
 
 # The councils `make run` runs, each named by its code alone (level, name and parent are
@@ -60,6 +67,19 @@ def database_variable(name: str) -> str:
     return "NOMINATIONS_DATABASE_URL" if name == "nominations" else "AWARDS_DATABASE_URL"
 
 
+def metrics_variable(name: str) -> str:
+    """Which setting holds a process's metrics address (shared.observability)."""
+    if name.startswith("notifications-worker-"):
+        return "NOTIFICATIONS_WORKER_METRICS_ADDRESS"
+    return f"{name.split('-')[0].upper()}_METRICS_ADDRESS"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def spec_of(name: str) -> tuple:
     return WORKER if name.startswith("notifications-worker-") else SERVICES[name]
 
@@ -75,6 +95,9 @@ def environment_for(name: str, base: dict | None = None) -> dict:
     council its own database, e.g. postgresql://…/exemplars_{jurisdiction}."""
     env = {"PYTHONWARNINGS": "ignore::DeprecationWarning"} | dict(os.environ if base is None else base)
     env |= spec_of(name)[2]
+    # Several processes of one service run here (councils, workers): each its own metrics port.
+    env[metrics_variable(name)] = f"127.0.0.1:{free_port()}"
+    env.setdefault("LOG_FORMAT", "plain")
     if name.startswith("notifications"):
         # The receivers of `make run` (the demo's) listen on this machine: loopback is allowed
         # here by name; a deployment allows no private address unless its operator says so.
@@ -110,19 +133,26 @@ def wait_ready(processes: dict[str, subprocess.Popen], timeout: float = 60.0) ->
 def spawn(detached: bool) -> dict[str, subprocess.Popen]:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    processes = {}
+    processes, metrics = {}, []
     for name in with_workers(int(os.environ.get("WORKERS", "1"))):
         output = open(LOG_DIR / f"{name}.log", "ab") if detached else None
+        env = environment_for(name)
         processes[name] = subprocess.Popen(
             command_for(name),
             cwd=PROJECT_ROOT,
             stdout=output,
             stderr=subprocess.STDOUT if detached else None,
             start_new_session=detached,
-            env=environment_for(name),
+            env=env,
         )
         (RUN_DIR / f"{name}.pid").write_text(str(processes[name].pid))
+        metrics.append(f"{name} http://{env[metrics_variable(name)]}/metrics")
+    METRICS_FILE.write_text("\n".join(metrics) + "\n")
     return processes
+
+
+def say_metrics() -> None:
+    print("metrics:\n  " + "\n  ".join(METRICS_FILE.read_text().split("\n")).rstrip(), flush=True)
 
 
 def stop() -> None:
@@ -138,6 +168,7 @@ def stop() -> None:
             pass
         pid_file.unlink(missing_ok=True)
         print(f"stopped {pid_file.stem}")
+    METRICS_FILE.unlink(missing_ok=True)
 
 
 def main(argv: list[str]) -> None:
@@ -149,11 +180,13 @@ def main(argv: list[str]) -> None:
             print(f"already running at {gateway_url()}")
             return
         wait_ready(spawn(detached=True))
+        say_metrics()
         print(f"system running at {gateway_url()} (logs in {LOG_DIR}); `make stop` stops it")
     elif action == "run":
         processes = spawn(detached=False)
         try:
             wait_ready(processes)
+            say_metrics()
             print(f"system running at {gateway_url()}; Ctrl-C stops it", flush=True)
             while all(p.poll() is None for p in processes.values()):
                 time.sleep(0.5)
@@ -168,6 +201,7 @@ def main(argv: list[str]) -> None:
                 process.wait(timeout=15)
             for name in processes:
                 (RUN_DIR / f"{name}.pid").unlink(missing_ok=True)
+            METRICS_FILE.unlink(missing_ok=True)
     else:
         raise SystemExit("usage: python -m dev.launcher run|start|stop")
 

@@ -68,6 +68,14 @@ class RuntimeProvider(DependencyProvider):
                 self._stop.wait(1.0)
             self._stop.wait(1.0)  # reads catch up first anyway: this only keeps the model warm
 
+    def collectors(self) -> list:
+        """What this runtime tells at scrape time (shared.observability): the log's figures and
+        any the runtime adds of its own (``runtime.collectors()``)."""
+        from shared.observability import RuntimeCollector
+
+        own = getattr(self.runtime, "collectors", None)
+        return [RuntimeCollector(self.runtime), *(own() if callable(own) else ())]
+
     def get_dependency(self, worker_ctx) -> Runtime:
         return self.runtime
 

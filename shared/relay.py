@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, text
 
 from shared.confirms import ConfirmingPublisher
 from shared.follower import LogFollower
+from shared.requests import request_id_of
 from shared.signing import Signer
 from shared.wire import WireEvent, describe_event, exchange_name, routing_key, wire_event
 
@@ -94,13 +95,30 @@ class Relay:
         self.publisher = ConfirmingPublisher(amqp_uri, declare=[self.exchange, *queues])
         self._position: int | None = None  # cached; the database row stays the truth (compare-and-set)
         self.published = 0
+        self._decoded = None  # (notification id, its domain event)
 
     def close(self) -> None:
         self.publisher.close()
 
+    def domain_event(self, notification: Notification):
+        """The stored event, decoded once for its wire form and its headers."""
+        if self._decoded is None or self._decoded[0] != notification.id:
+            self._decoded = (notification.id, self.app.mapper.to_domain_event(notification))
+        return self._decoded[1]
+
     def to_wire(self, notification: Notification) -> WireEvent:
-        described = describe_event(self.app.mapper.to_domain_event(notification))
+        described = describe_event(self.domain_event(notification))
         return wire_event(described, self.source, self.instance, notification.id).signed(self.signer)
+
+    def headers(self, notification: Notification, wire: WireEvent) -> dict:
+        """Beside the signed body: the request that stored the event, as nameko context data
+        (``nameko.request_id``), so the consumer's worker and its log lines carry it. Unsigned,
+        and so only ever a label (shared.requests)."""
+        headers = {"instance": wire.instance, "notification_id": wire.notification_id}
+        request_id = request_id_of(self.domain_event(notification))
+        if request_id is not None:
+            headers["nameko.request_id"] = request_id
+        return headers
 
     def publish_pending(self) -> int:
         """Publish one batch after the stored position; return how many were published."""
@@ -119,7 +137,7 @@ class Relay:
                 "routing_key": routing_key(wire),
                 "serializer": "json",
                 "delivery_mode": 2,
-                "headers": {"instance": wire.instance, "notification_id": wire.notification_id},
+                "headers": self.headers(notification, wire),
             })
         self.publisher.publish_all(messages)  # raises unless the broker confirmed every one
         try:

@@ -10,13 +10,20 @@ aggregate it made instead of making a second. Both are attributes of the stored 
 its own fields (``shared.wire.describe_event`` keeps them out of the payload), so no event
 class changes and events stored before them load as they are.
 
+The request id (``request_id``, shared.observability) is stamped the same way on every event a
+call stores while it handles a request that has one: the relay sends it in the published
+message's headers, so consumers' log lines name the request too. It is a label, never a
+reason to act: it is not in the payload and not signed.
+
 Pure: no I/O; shared.writer reads the events and saves.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Iterable
@@ -29,9 +36,45 @@ from shared.validation import Code, Identifier, parse
 
 RECORDED_BY = "recorded_by"
 REQUEST = "request"
-STAMPS = (RECORDED_BY, REQUEST)  # attributes of a stored event that are not its payload
+REQUEST_ID = "request_id"
+STAMPS = (RECORDED_BY, REQUEST, REQUEST_ID)  # attributes of a stored event that are not its payload
 IDEMPOTENCY_WINDOW = 100  # how many of an aggregate's latest events a retry is looked for among
 KEY_NAMESPACE = uuid.UUID("5b3f0c52-3a8e-4f57-9a53-2d1f0c3b7e61")  # ids made from idempotency keys
+
+
+# The request id of the call a greenthread is handling (set per nameko worker by
+# shared.observability.Observability; each greenthread has its own context).
+REQUEST_ID_FORM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")  # ours are 32 hex digits; a proxy's may differ
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+def valid_request_id(value: Any) -> str | None:
+    """``value`` if it is a usable request id, else None (headers are anyone's to set)."""
+    return value if isinstance(value, str) and REQUEST_ID_FORM.fullmatch(value) else None
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def set_request_id(value: Any) -> contextvars.Token:
+    return _request_id.set(valid_request_id(value))
+
+
+def reset_request_id(token: contextvars.Token) -> None:
+    _request_id.reset(token)
+
+
+def stamp_request_id(pending_events: list) -> None:
+    """Mark the events about to be stored with the request being handled, if there is one."""
+    request_id = current_request_id()
+    if request_id is not None:
+        for event in pending_events:
+            event.__dict__.setdefault(REQUEST_ID, request_id)
+
+
+def request_id_of(event: Any) -> str | None:
+    return valid_request_id(event.__dict__.get(REQUEST_ID))
 
 
 class Caller(BaseModel):
@@ -79,7 +122,9 @@ def created_id(caller: Caller | None, scope: str) -> uuid.UUID | None:
 
 
 def stamp(pending_events: list, caller: Caller | None, digest: str, answer: dict) -> None:
-    """Mark the events a command is about to store with who asked and, on the last, its answer."""
+    """Mark the events a command is about to store with who asked and, on the last, its answer
+    (and every one with the request being handled)."""
+    stamp_request_id(pending_events)
     if caller is None:
         return
     for event in pending_events:

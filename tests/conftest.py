@@ -131,11 +131,13 @@ def free_port() -> int:
 
 
 def nameko_run(name: str, env: dict, log_path: Path) -> subprocess.Popen:
-    """Start one service exactly as `make run` does (gateway.launcher), with test settings."""
-    return subprocess.Popen(
-        launcher.command_for(name), cwd=ROOT, env=launcher.environment_for(name, os.environ | env),
-        stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-    )
+    """Start one service exactly as `make run` does (dev.launcher), with test settings.
+    ``metrics_url``: where the process serves /metrics (the launcher gave it a free port)."""
+    env = launcher.environment_for(name, os.environ | env)
+    process = subprocess.Popen(launcher.command_for(name), cwd=ROOT, env=env,
+                               stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    process.metrics_url = f"http://{env[launcher.metrics_variable(name)]}"
+    return process
 
 
 class RunningSystem:
@@ -203,7 +205,7 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
     logs = tmp_path_factory.mktemp("logs")
     secret_file = tmp_path_factory.mktemp("keys") / "gateway-token.secret"  # this system's own, not var/keys/
     secret_file.write_text(secrets.token_hex(32))
-    port, metrics_port = free_port(), free_port()
+    port = free_port()
     # A vhost of its own: durable queues outlive a system, and events left in them by one
     # system's services must not reach the next system's (same-named) councils and notifications.
     vhost = f"{TEST_VHOST}_{uuid.uuid4().hex[:6]}"
@@ -211,7 +213,7 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     env = {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
            "NOMINATIONS_INSTANCE_ID": f"nominations-test-{uuid.uuid4().hex[:6]}",
-           "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "NOTIFICATIONS_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
+           "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
            "EVENT_RETRY_DELAYS_MS": "200,400", "GATEWAY_TOKEN_SECRET_FILE": str(secret_file),
            "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR),
            "NOTIFICATIONS_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"} | (extra_env or {})  # the sinks listen there
@@ -221,7 +223,7 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
         database = databases.get(name) or (databases["notifications"] if name.startswith("notifications") else None)
         own = {launcher.database_variable(name): PG_URL_BASE + database} if database else {}
         processes[name] = nameko_run(name, env | own, logs / f"{name}.log")
-    running = RunningSystem(f"http://127.0.0.1:{port}", env, logs, processes, f"http://127.0.0.1:{metrics_port}",
+    running = RunningSystem(f"http://127.0.0.1:{port}", env, logs, processes, processes["notifications"].metrics_url,
                             access.load_secret(env["GATEWAY_TOKEN_SECRET_FILE"]))
     try:
         deadline = time.monotonic() + 90

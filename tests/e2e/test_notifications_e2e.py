@@ -8,6 +8,7 @@ import uuid
 import kombu
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import LIFECYCLE, STEPS, detect_data, free_port, signed, start_system, wait_for
 from gateway.http import ACTIONS
@@ -91,9 +92,12 @@ def test_the_award_reaches_inbox_email_and_signed_webhook_subscribers(notify_sys
     read = post(notify_system, "/inbox/hoi-nong-dan-tinh/read", {"delivery_ids": [inbox[0]["delivery_id"]]}).json()
     assert read == {"marked": 1} and get(notify_system, "/inbox/hoi-nong-dan-tinh")["unread"] == 0
     metrics = requests.get(notify_system.metrics_url + "/metrics", timeout=10).text
-    assert 'exemplars_deliveries{channel="email",status="sent"}' in metrics
+    families = {family.name: family for family in text_string_to_metric_families(metrics)}
+    assert any(sample.labels == {"channel": "email", "status": "sent"} and sample.value >= 1
+               for sample in families["exemplars_deliveries"].samples)
     assert "# TYPE exemplars_deliveries_sent_total counter" in metrics
-    assert "exemplars_delivery_queue_depth" in metrics and "exemplars_delivery_lag_seconds" in metrics
+    assert families["exemplars_deliveries_sent"].type == "counter"
+    assert families["exemplars_delivery_queue_depth"].type == families["exemplars_delivery_lag_seconds"].type == "gauge"
 
 
 def test_a_bad_subscription_is_refused_over_http(notify_system):

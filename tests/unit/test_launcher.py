@@ -25,3 +25,15 @@ def test_delivery_workers_run_many_deliveries_at_once_and_the_service_keeps_its_
     assert launcher.environment_for("notifications", base)["NOTIFICATIONS_MAX_WORKERS"] == "10"
     tuned = base | {"NOTIFICATIONS_WORKER_CONCURRENCY": "32"}
     assert launcher.environment_for("notifications-worker-2", tuned)["NOTIFICATIONS_MAX_WORKERS"] == "32"
+
+
+def test_every_process_gets_a_metrics_port_of_its_own_and_plain_logs():
+    names = list(launcher.with_workers(2))
+    environments = {name: launcher.environment_for(name, {"LOG_FORMAT": "json"} if name == "gateway" else {})
+                    for name in names}
+    addresses = [environments[name][launcher.metrics_variable(name)] for name in names]
+    assert len(set(addresses)) == len(names) and all(a.startswith("127.0.0.1:") for a in addresses)
+    assert launcher.metrics_variable("awards-xa-yen-the") == "AWARDS_METRICS_ADDRESS"
+    assert launcher.metrics_variable("notifications-worker-2") == "NOTIFICATIONS_WORKER_METRICS_ADDRESS"
+    assert environments["nominations"]["LOG_FORMAT"] == "plain"  # a terminal's, unless the caller says
+    assert environments["gateway"]["LOG_FORMAT"] == "json"

@@ -157,6 +157,7 @@ class AwardsApplication(Application):
                          council_level=self.council.level, jurisdiction=self.council.code,
                          forwarded_from=forwarded_from, eligibility=eligibility, business_date=business_date)
         self._route(case, business_date)
+        requests.stamp_request_id(case.pending_events)  # the nomination's request, from the message headers
         self.save(case)
         return case.status
 

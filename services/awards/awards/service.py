@@ -15,6 +15,7 @@ from shared.catalog import load_catalog
 from shared.council_queues import routing_keys, service_name
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
+from shared.observability import Observability
 from shared.reliable_events import reliable_event_handler
 from shared.rpc import rpc
 from shared.wire import WireEvent
@@ -32,6 +33,7 @@ def routes(source: str):
 class AwardsService:
     name = service_name(os.environ.get("AWARDS_JURISDICTION", DEFAULT_JURISDICTION))
     runtime = RuntimeProvider(build)
+    observability = Observability()  # /metrics, the call's request id in its log lines
 
     @reliable_event_handler("nominations", "council", routes=routes("nominations"), ordered=True)
     def on_nominations_event(self, event: WireEvent):

@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import uuid
-
 import warnings
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # noise for officers
@@ -39,7 +38,8 @@ def rpc_config() -> dict:
 def call(service: str, method: str, *args):
     """One RPC call, with domain errors turned into a message and an exit code."""
     try:
-        with ClusterRpcProxy(rpc_config(), timeout=30) as proxy:
+        # each call its own request id, as the gateway gives each HTTP request: the service's log names it
+        with ClusterRpcProxy(rpc_config(), timeout=30, context_data={"request_id": uuid.uuid4().hex}) as proxy:
             return getattr(getattr(proxy, service), method)(*args)
     except DomainError as error:
         errors.print(f"[bold red]Lỗi:[/] {error.message}")

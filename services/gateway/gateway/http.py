@@ -7,6 +7,9 @@ rule broken or a concurrent change. Titles are Vietnamese (what an officer reads
 
 Every route but the public ones (/health, /catalog, /councils) names the roles it is open
 to with ``@requires(...)``; the role rules themselves are in ``gateway.access``.
+
+Every answer names its request in ``X-Request-Id``; the id goes with each RPC call the request
+makes (shared.observability). The gateway's own /metrics is on GATEWAY_METRICS_ADDRESS, not here.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import logging
 import os
 import re
-import uuid
+import time
 
 import eventlet
 import kombu
@@ -42,6 +45,8 @@ from shared.contracts.notifications import DeliveryIds
 from shared.council_queues import service_name as council_service
 from shared.council_queues import waiting
 from shared.errors import DomainError, InvalidInput, NotFound
+from shared.observability import (REQUEST_ID_KEY, MetricsServer, Observability, current_request_id, http_metrics,
+                                  new_request_id, reset_request_id, set_request_id, valid_request_id)
 from shared.signing import TrustedKeys
 from shared.validation import Page, parse
 
@@ -59,6 +64,17 @@ MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(256 * 1024)))
 JURISDICTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 
 
+REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_ENVIRON = "exemplars.request_id"
+
+
+def request_id_of(environ: dict) -> str:
+    """The request's id: the caller's ``X-Request-Id`` (a proxy's) if well formed, else a new one."""
+    if REQUEST_ID_ENVIRON not in environ:
+        environ[REQUEST_ID_ENVIRON] = valid_request_id(environ.get("HTTP_X_REQUEST_ID")) or new_request_id()
+    return environ[REQUEST_ID_ENVIRON]
+
+
 class ProblemsWsgiApp(WsgiApp):
     """Werkzeug's own answers (no such route, wrong method) as problem details, like ours."""
 
@@ -67,27 +83,60 @@ class ProblemsWsgiApp(WsgiApp):
         try:
             adapter.match()
         except HTTPException as error:
-            log.info("%s %s -> %s", environ.get("REQUEST_METHOD"), printable(environ.get("PATH_INFO", "")),
-                     error.code)
-            title = {404: "Không có địa chỉ này.", 405: "Địa chỉ này không nhận phương thức đó."}.get(
-                error.code, "Yêu cầu không hợp lệ.")
-            response = json_response(error.code, {"type": f"urn:exemplars:problem:http-{error.code}",
-                                                  "title": title, "status": error.code, "detail": error.name},
-                                     "application/problem+json")
-            for name, value in error.get_headers(environ):
-                if name.lower() == "allow":
-                    response.headers[name] = value
-            return response(environ, start_response)
+            started, token = time.perf_counter(), set_request_id(request_id_of(environ))
+            try:
+                return self._unrouted(environ, start_response, error, started)
+            finally:
+                reset_request_id(token)
         return super().__call__(environ, start_response)
+
+    def _unrouted(self, environ, start_response, error: HTTPException, started: float):
+        log.info("%s %s -> %s", environ.get("REQUEST_METHOD"), printable(environ.get("PATH_INFO", "")),
+                 error.code)
+        title = {404: "Không có địa chỉ này.", 405: "Địa chỉ này không nhận phương thức đó."}.get(
+            error.code, "Yêu cầu không hợp lệ.")
+        response = json_response(error.code, {"type": f"urn:exemplars:problem:http-{error.code}",
+                                              "title": title, "status": error.code, "detail": error.name},
+                                 "application/problem+json")
+        for name, value in error.get_headers(environ):
+            if name.lower() == "allow":
+                response.headers[name] = value
+        response.headers[REQUEST_ID_HEADER] = environ[REQUEST_ID_ENVIRON]
+        self.server.observe(environ.get("REQUEST_METHOD", ""), "unrouted", error.code, started)
+        return response(environ, start_response)
 
 
 class ProblemsWebServer(WebServer):
+    metrics = MetricsServer()
+
+    def setup(self):
+        super().setup()
+        self.requests, self.latency = http_metrics(self.metrics)
+
     def get_wsgi_app(self):
         return ProblemsWsgiApp(self)
 
+    def context_data_from_headers(self, request):
+        """The request id goes to the worker, and with it in every RPC call's headers."""
+        return {REQUEST_ID_KEY: request_id_of(request.environ)}
+
+    def observe(self, method: str, route: str, status: int, started: float) -> None:
+        method = method if method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS") else "other"
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(time.perf_counter() - started)
+
 
 class ProblemsHttpHandler(HttpRequestHandler):
+    """Each answer names its request (``X-Request-Id``) and is counted by route and status."""
+
     server = ProblemsWebServer()
+
+    def handle_request(self, request):
+        started = time.perf_counter()
+        response = super().handle_request(request)
+        response.headers[REQUEST_ID_HEADER] = request_id_of(request.environ)
+        self.server.observe(self.method, self.url, response.status_code, started)
+        return response
 
 
 http = ProblemsHttpHandler.decorator
@@ -115,7 +164,7 @@ def problem(error: DomainError) -> Response:
 
 def server_error(request, what: str) -> Response:
     """A 500 that names only a request id; the full error is logged under the same id."""
-    request_id = uuid.uuid4().hex
+    request_id = current_request_id() or request_id_of(request.environ)
     log.error("%s %s -> 500 request_id=%s %s", request.method, printable(request.path), request_id, what)
     response = json_response(
         500,
@@ -123,7 +172,7 @@ def server_error(request, what: str) -> Response:
          "status": 500, "detail": f"internal error, logged as request {request_id}", "request_id": request_id},
         "application/problem+json",
     )
-    response.headers["X-Request-Id"] = request_id
+    response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 
@@ -345,6 +394,7 @@ class GatewayService:
     rpc = AnyServiceRpc()
     settings = AccessSettings()
     reference = Reference()
+    observability = Observability()  # /metrics on METRICS_ADDRESS, the request id in RPC and log lines
 
     def own_exemplar(self, request, exemplar_id) -> dict | None:
         """An officer's exemplar (its summary) or a 403; other roles pass unchecked (None)."""

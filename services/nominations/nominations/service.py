@@ -9,6 +9,7 @@ from nominations.bootstrap import build
 from shared.contracts.nominations import configured_instance, service_name
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
+from shared.observability import Observability
 from shared.reliable_events import reliable_event_handler
 from shared.rpc import rpc
 from shared.wire import WireEvent
@@ -17,6 +18,7 @@ from shared.wire import WireEvent
 class NominationsService:
     name = service_name(configured_instance())
     runtime = RuntimeProvider(build)
+    observability = Observability()  # /metrics, the call's request id in its log lines
 
     @reliable_event_handler("awards", "#", ordered=True)
     def on_awards_event(self, event: WireEvent):

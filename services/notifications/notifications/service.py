@@ -2,27 +2,74 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from nameko.timer import timer
-from nameko.web.handlers import http
-from werkzeug.wrappers import Response
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
 
 from notifications.bootstrap import build
 from notifications.ledger import DELIVERY_QUEUE
 from shared.errors import DomainError
 from shared.nameko_support import RuntimeProvider
+from shared.observability import Observability
 from shared.reliable_events import reliable_event_handler
 from shared.rpc import rpc
 from shared.validation import page
 from shared.wire import WireEvent
 
-STARTED = time.monotonic()
+log = logging.getLogger(__name__)
+
+
+class DeliveryFigures(Collector):
+    """The delivery ledger and work queue, read at scrape time: deliveries by channel and status,
+    sent so far, jobs waiting, the oldest unsent delivery's age, failures."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+
+    def collect(self):
+        ledger = self.runtime.app.ledger
+        try:
+            counts = ledger.counts()
+            oldest = ledger.oldest_waiting()
+        except Exception as error:  # noqa: BLE001 - the database away: the scrape goes on without it
+            log.warning("delivery figures unavailable: %s", error)
+            return
+        now = GaugeMetricFamily("exemplars_deliveries", "Deliveries by channel and status, now.",
+                                labels=["channel", "status"])
+        for (channel, status), count in sorted(counts.items()):
+            now.add_metric([channel, status], count)
+        yield now
+        # Ledger rows are never deleted, so sent rows only grow: rate() of this is deliveries/s.
+        sent = CounterMetricFamily("exemplars_deliveries_sent", "Deliveries sent since the ledger began.",
+                                   labels=["channel"])
+        for channel in sorted({channel for channel, _ in counts}):
+            sent.add_metric([channel], counts.get((channel, "sent"), 0))
+        yield sent
+        yield GaugeMetricFamily("exemplars_delivery_lag_seconds", "Age of the oldest delivery not yet sent.",
+                                value=0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp()))
+        yield GaugeMetricFamily("exemplars_delivery_failures", "Deliveries failed (retrying) or parked.",
+                                value=sum(c for (_, s), c in counts.items() if s in ("failed", "parked")))
+        try:
+            yield GaugeMetricFamily("exemplars_delivery_queue_depth", "Jobs waiting on the work queue.",
+                                    value=self.runtime.jobs.depth())
+        except Exception as error:  # noqa: BLE001 - the broker away
+            log.warning("delivery queue depth unavailable: %s", error)
+        yield InfoMetricFamily("exemplars_delivery_queue", "The work queue the delivery workers share.",
+                               value={"queue": DELIVERY_QUEUE})
+
+
+class NotificationsRuntimeProvider(RuntimeProvider):
+    def collectors(self) -> list:
+        return [*super().collectors(), DeliveryFigures(self.runtime)]
 
 
 class NotificationsService:
     name = "notifications"
-    runtime = RuntimeProvider(build)
+    runtime = NotificationsRuntimeProvider(build)
+    observability = Observability()  # /metrics on METRICS_ADDRESS, the call's request id in its log lines
 
     @reliable_event_handler("nominations", "#")
     def on_nominations_event(self, event: WireEvent):
@@ -98,36 +145,6 @@ class NotificationsService:
         self.runtime.app.ledger.requeue(chosen)
         self.runtime.jobs.publish(chosen)
         return chosen
-
-    @http("GET", "/metrics")
-    def metrics(self, request):
-        """Prometheus text format: deliveries by channel and status, queue depth, lag, failures."""
-        ledger = self.runtime.app.ledger
-        counts = ledger.counts()
-        lines = ["# HELP exemplars_deliveries Deliveries by channel and status, now.",
-                 "# TYPE exemplars_deliveries gauge"]
-        for (channel, status), count in sorted(counts.items()):
-            lines.append(f'exemplars_deliveries{{channel="{channel}",status="{status}"}} {count}')
-        # Ledger rows are never deleted, so sent rows only grow: rate() of this is deliveries/s.
-        lines += ["# HELP exemplars_deliveries_sent_total Deliveries sent since the ledger began.",
-                  "# TYPE exemplars_deliveries_sent_total counter"]
-        for channel in sorted({channel for channel, _ in counts}):
-            lines.append(f'exemplars_deliveries_sent_total{{channel="{channel}"}} {counts.get((channel, "sent"), 0)}')
-        oldest = ledger.oldest_waiting()
-        lag = 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
-        lines += [
-            "# HELP exemplars_delivery_queue_depth Jobs waiting on the work queue.",
-            "# TYPE exemplars_delivery_queue_depth gauge",
-            f"exemplars_delivery_queue_depth {self.runtime.jobs.depth()}",
-            "# HELP exemplars_delivery_lag_seconds Age of the oldest delivery not yet sent.",
-            "# TYPE exemplars_delivery_lag_seconds gauge",
-            f"exemplars_delivery_lag_seconds {lag:.3f}",
-            "# HELP exemplars_delivery_failures Deliveries failed (retrying) or parked.",
-            "# TYPE exemplars_delivery_failures gauge",
-            f"exemplars_delivery_failures {sum(c for (_, s), c in counts.items() if s in ('failed', 'parked'))}",
-            f'exemplars_delivery_queue_info{{queue="{DELIVERY_QUEUE}"}} 1',
-        ]
-        return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def _jsonable_page(found: dict) -> dict:

@@ -34,6 +34,7 @@ from notifications.projections import SubscriptionsProjection, subscriptions
 from notifications.rendering import Renderer
 from notifications.sealing import SecretBox, box_from_config, signing_key
 from shared.follower import log_positions
+from shared.observability import Observability
 from shared.batching import GroupCall
 from shared.catalog import load_catalog
 from shared.persistence import default_database_url, sqlalchemy_url
@@ -201,6 +202,8 @@ class DeliveryProvider(DependencyProvider):
 class NotificationsWorker:
     name = "notifications_worker"
     delivery = DeliveryProvider()
+    # its own address: the worker shares the service's config file (WORKER_METRICS_ADDRESS)
+    observability = Observability("WORKER_METRICS_ADDRESS")
 
     @reliable_consume(queue=kombu.Queue(DELIVERY_QUEUE, durable=True))
     def deliver(self, job):
