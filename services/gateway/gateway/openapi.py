@@ -283,7 +283,7 @@ def _webhooks(components: dict) -> dict:
         payload = _schema_of(entry.payload, components)
         hooks[name] = {"post": {
             "operationId": "webhook_" + name.replace(".", "_"),
-            "summary": f"{entry.summary_vi} ({name}); do dịch vụ {entry.emitted_by} phát.",
+            "summary": f"{entry.summary_vi}; do dịch vụ {entry.emitted_by} phát.",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"allOf": [
                 delivery, {"type": "object", "properties": {"event": {"type": "object", "properties": {
                     "type": {"const": name}, "payload": payload}}}}]}}}},
@@ -357,6 +357,11 @@ def docs_html(doc: dict) -> str:
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         return doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
 
+    def webhook_fields(hook: dict) -> list[str]:
+        schema = hook["post"]["requestBody"]["content"]["application/json"]["schema"]["allOf"][1]
+        ref = schema["properties"]["event"]["properties"]["payload"]["$ref"]
+        return list(doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"])
+
     return TEMPLATES.get_template("docs.html.j2").render(
-        doc=doc, groups=list(groups.items()), body_schema=body_schema,
+        doc=doc, groups=list(groups.items()), body_schema=body_schema, webhook_fields=webhook_fields,
         roles_vi=lambda roles: ", ".join(ROLE_NAMES_VI[role] for role in roles))
