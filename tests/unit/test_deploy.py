@@ -29,7 +29,8 @@ import pytest
 import yaml
 from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
 
-from gateway import audit, launcher
+from audit import toolkit as audit
+from gateway import launcher
 from notifications.ledger import DELIVERY_QUEUE
 from shared.catalog import load_catalog
 from shared.council_queues import service_name as council_instance

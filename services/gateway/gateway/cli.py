@@ -645,6 +645,16 @@ def token_issue(sub: str, role: str, department: str | None, council: str | None
     click.echo(issued)
 
 
-from gateway.audit_cli import audit_group  # noqa: E402 - the auditors' commands live in their own module
+# The auditors' commands live beside their toolkit (audit.cli): they read the databases
+# themselves, so auditors with a bundle or read-only credentials work offline. Unless told
+# (--source, AUDIT_SOURCES), they read the logs of `make run`, which the launcher knows.
+from audit.cli import audit_group  # noqa: E402
+from gateway import launcher  # noqa: E402
 
+
+def _logs_of_make_run() -> None:
+    os.environ.setdefault("AUDIT_SOURCES", launcher.audit_sources())
+
+
+audit_group.callback = _logs_of_make_run
 main.add_command(audit_group, name="audit")
