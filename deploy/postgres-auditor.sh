@@ -1,6 +1,6 @@
 #!/bin/sh
 # The auditors' PostgreSQL role: read-only access to every instance's database, nothing else.
-# The gateway's /audit/* routes read the logs as this role (AUDIT_SOURCES), never as the services.
+# The audit service (behind the gateway's /audit/*) reads the logs as this role (AUDIT_SOURCES), never as the services.
 #
 # In each instance database it may connect, use schema public and SELECT every table -- those there
 # now and, through default privileges, those the services' role creates later (the services create

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from shared.persistence import PROJECT_ROOT, VAR_DIR
+from shared.persistence import PROJECT_ROOT, VAR_DIR, default_database_url
 
 RUN_DIR = VAR_DIR / "run"
 LOG_DIR = VAR_DIR / "log"
@@ -39,6 +39,8 @@ SERVICES = {
     **{f"awards-{code}": ("awards.service", PROJECT_ROOT / "services/awards/config.yml", {"AWARDS_JURISDICTION": code})
        for code in COUNCILS},
     "notifications": ("notifications.service", PROJECT_ROOT / "services/notifications/config.yml", {}),
+    # Read-only: the logs named in its AUDIT_SOURCES (environment_for gives it those of `make run`).
+    "audit": ("audit.service", PROJECT_ROOT / "services/audit/config.yml", {}),
     "gateway": ("gateway.http", PROJECT_ROOT / "services/gateway/config.yml", {}),
 }
 # Delivery workers share one durable work queue: `make run WORKERS=3` starts three.
@@ -80,6 +82,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def audit_sources(base: dict | None = None) -> str:
+    """AUDIT_SOURCES naming the log of every instance `make run` starts, in the database its
+    own settings give it (``service:instance=url,…``, as audit.toolkit.parse_sources reads)."""
+    from shared.contracts.nominations import DEFAULT_INSTANCE
+    from shared.council_queues import service_name
+
+    sources = []
+    for name in SERVICES:
+        if name in ("gateway", "audit"):
+            continue
+        env = environment_for(name, base)
+        service = name.split("-")[0]
+        if service == "awards":
+            instance = service_name(env["AWARDS_JURISDICTION"])
+        else:
+            instance = env.get(f"{service.upper()}_INSTANCE_ID") or (
+                DEFAULT_INSTANCE if service == "nominations" else service)
+        database = service if service != "awards" else instance
+        url = env.get(database_variable(name)) or default_database_url(database)
+        sources.append(f"{service}:{instance}={url}")
+    return ",".join(sources)
+
+
 def spec_of(name: str) -> tuple:
     return WORKER if name.startswith("notifications-worker-") else SERVICES[name]
 
@@ -104,6 +129,8 @@ def environment_for(name: str, base: dict | None = None) -> dict:
         env.setdefault("NOTIFICATIONS_WEBHOOK_ALLOW_HOSTS", LOOPBACK_RECEIVERS)
     if name.startswith("notifications-worker-"):
         env["NOTIFICATIONS_MAX_WORKERS"] = env.get("NOTIFICATIONS_WORKER_CONCURRENCY", WORKER_CONCURRENCY)
+    if name == "audit" and not env.get("AUDIT_SOURCES"):
+        env["AUDIT_SOURCES"] = audit_sources(env)
     if "AWARDS_JURISDICTION" in spec_of(name)[2] and "{jurisdiction}" in env.get("AWARDS_DATABASE_URL", ""):
         env["AWARDS_DATABASE_URL"] = env["AWARDS_DATABASE_URL"].replace(
             "{jurisdiction}", env["AWARDS_JURISDICTION"].replace("-", "_"))

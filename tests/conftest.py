@@ -201,7 +201,7 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
     """Every service of `make run` (and ``workers`` delivery workers) as real processes."""
     services = launcher.with_workers(workers)
     databases = {name: create_database() for name in services
-                 if name != "gateway" and not name.startswith("notifications-worker")}
+                 if name not in ("gateway", "audit") and not name.startswith("notifications-worker")}
     logs = tmp_path_factory.mktemp("logs")
     secret_file = tmp_path_factory.mktemp("keys") / "gateway-token.secret"  # this system's own, not var/keys/
     secret_file.write_text(secrets.token_hex(32))
@@ -217,7 +217,9 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
            "EVENT_RETRY_DELAYS_MS": "200,400", "GATEWAY_TOKEN_SECRET_FILE": str(secret_file),
            "TRUSTED_KEYS_DIR": str(TRUSTED_KEYS_DIR),
            "NOTIFICATIONS_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"} | (extra_env or {})  # the sinks listen there
-    env["AUDIT_SOURCES"] = audit_sources(databases, env)  # the gateway's read-only view for auditors
+    # The audit service's logs: each instance's, and any more a test names in extra_env.
+    extra_sources = (extra_env or {}).get("AUDIT_SOURCES")
+    env["AUDIT_SOURCES"] = ",".join(filter(None, [audit_sources(databases, env), extra_sources]))
     processes = {}
     for name in services:
         database = databases.get(name) or (databases["notifications"] if name.startswith("notifications") else None)

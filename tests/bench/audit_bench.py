@@ -75,7 +75,7 @@ def generate(url: str, events: int, log) -> int:
 
 def child(task: str, url: str, keys: str) -> dict:
     """Run in a child process: one measured pass over the log; print figures as JSON."""
-    from gateway import audit
+    from audit import toolkit as audit
     from nominations.projections import ExemplarListProjection
     from shared.signing import TrustedKeys
     from sqlalchemy import create_engine

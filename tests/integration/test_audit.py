@@ -16,8 +16,8 @@ import pytest
 
 from awards_helpers import case_id_of, council_app, decide_path, nomination_event
 from conftest import PG_URL_BASE, STEPS, detect_data
-from gateway import audit
-from gateway.annual_report import annual_report, report_csv, report_html
+from audit import toolkit as audit
+from audit.annual_report import annual_report, report_csv, report_html
 from nominations.projections import ExemplarListProjection
 from shared.sealer import Sealer
 from shared.signing import TrustedKeys, load_signer

@@ -17,7 +17,7 @@ import pytest
 from psycopg2.extensions import parse_dsn
 
 from conftest import PG_ADMIN_DSN, PG_URL_BASE, ROOT, detect_data
-from gateway import audit
+from audit import toolkit as audit
 from shared.persistence import eventsourcing_env
 from shared.sealer import Sealer
 from shared.signing import TrustedKeys, load_signer

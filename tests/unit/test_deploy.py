@@ -6,7 +6,8 @@
 - both against the launcher: every service runs the command `make run` and the end-to-end tests
   run, under the identity the launcher gives it, with a database that is created, its own key,
   and no secret written in the file;
-- the gateway's AUDIT_SOURCES against the instances each file runs, read as the auditors' role,
+- the audit service's AUDIT_SOURCES against the instances each file runs, read as the auditors' role
+  (and the gateway holding no database setting at all),
   and that role's script (deploy/postgres-auditor.sh) against least privilege: it grants SELECT.
 Each kind of check is also shown to refuse a broken file.
 """
@@ -29,8 +30,8 @@ import pytest
 import yaml
 from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
 
+from audit import toolkit as audit
 from dev import launcher
-from gateway import audit
 from notifications.ledger import DELIVERY_QUEUE
 from shared.catalog import load_catalog
 from shared.council_queues import service_name as council_instance
@@ -88,8 +89,10 @@ APP_SERVICES = {
     **{council: council for council in COUNCILS},
     "notifications": "notifications",
     "notifications-worker": "notifications-worker-1",
+    "audit": "audit",
     "gateway": "gateway",
 }
+NO_DATABASE_OF_ITS_OWN = {"gateway", "audit"}  # the audit service reads everyone's, read-only
 DEPARTMENTS = {"nominations-hoi-nong-dan-yen-the", "nominations-lien-doan-lao-dong-yen-the"}
 SIGNING = DEPARTMENTS | set(COUNCILS) | {"notifications"}
 REQUIRED_ENV = {"RABBITMQ_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_PASSWORD",
@@ -139,7 +142,7 @@ def expected_audit_sources(services: dict[str, dict]) -> dict[tuple[str, str], s
 
 
 def check_audit_sources(value: str, services: dict[str, dict], services_role: str) -> None:
-    """The gateway's AUDIT_SOURCES name exactly the instances run, each its own database, as the auditor;
+    """The audit service's AUDIT_SOURCES name exactly the instances run, each its own database, as the auditor;
     the services connect as ``services_role``, whose tables the auditor's default privileges cover
     (postgres-auditor.sh takes the image's POSTGRES_USER for it)."""
     assert not re.search(r"\s", value), "AUDIT_SOURCES has whitespace in it"
@@ -317,7 +320,7 @@ def test_each_compose_instance_has_its_own_database_and_it_is_created(compose):
     for name in APP_SERVICES:
         env = env_of(compose["services"][name])
         variable = launcher.database_variable(APP_SERVICES[name])
-        if name != "gateway":
+        if name not in NO_DATABASE_OF_ITS_OWN:
             urls[name] = database_of(env[variable])
     assert urls["notifications-worker"] == urls["notifications"]  # workers share the ledger
     del urls["notifications-worker"]
@@ -345,19 +348,26 @@ def test_each_compose_instance_signs_with_its_own_mounted_key(compose):
     assert instances == default_key_instances()
 
 
-def test_the_compose_gateway_audits_every_instance_as_the_auditors_role(compose, compose_raw):
+def test_the_compose_audit_service_reads_every_instance_as_the_auditors_role(compose, compose_raw):
     services = {name: env_of(compose["services"][name]) for name in APP_SERVICES}
-    gateway = compose["services"]["gateway"]
-    check_audit_sources(env_of(gateway)["AUDIT_SOURCES"], services,
+    auditing = compose["services"]["audit"]
+    check_audit_sources(env_of(auditing)["AUDIT_SOURCES"], services,
                         env_of(compose["services"]["postgres"])["POSTGRES_USER"])
-    raw = env_of(compose_raw["services"]["gateway"])
+    raw = env_of(compose_raw["services"]["audit"])
     passwords = URL_PASSWORD.findall(raw["AUDIT_SOURCES"].replace(f"${{{AUDITOR_PASSWORD}:?set {AUDITOR_PASSWORD}}}",
                                                                   "$AUDITOR"))
     assert passwords == ["$AUDITOR"] * len(SIGNING), "each URL takes the auditors' password from the environment"
-    assert not any("POSTGRES_PASSWORD" in str(v) for v in raw.values()), "the gateway must not hold the services' password"
-    # public keys only: the trusted folder read-only, no private key among its secrets
-    assert gateway["volumes"] == [f"./deploy/keys/trusted:{env_of(gateway)['TRUSTED_KEYS_DIR']}:ro"]
-    assert all("/private/" not in compose["secrets"][s["source"]]["file"] for s in gateway["secrets"])
+    for name in ("audit", "gateway"):
+        raw = env_of(compose_raw["services"][name])
+        assert not any("POSTGRES_PASSWORD" in str(v) for v in raw.values()), f"{name} holds the services' password"
+        # public keys only: the trusted folder read-only, no private key among its secrets
+        service = compose["services"][name]
+        assert service["volumes"] == [f"./deploy/keys/trusted:{env_of(service)['TRUSTED_KEYS_DIR']}:ro"]
+        assert all("/private/" not in compose["secrets"][s["source"]]["file"] for s in service.get("secrets", []))
+    # the gateway serves HTTP: no database of any kind, not even the auditors' view
+    gateway = env_of(compose["services"]["gateway"])
+    assert not {"AUDIT_SOURCES", AUDITOR_PASSWORD} & set(gateway)
+    assert not any("postgresql://" in str(v) or "sqlite://" in str(v) for v in gateway.values())
     postgres = compose["services"]["postgres"]
     assert AUDITOR_PASSWORD in env_of(postgres)
     init = sorted(v.split(":")[1] for v in postgres["volumes"] if "/docker-entrypoint-initdb.d/" in v)
@@ -654,7 +664,7 @@ def test_each_kubernetes_instance_has_its_own_database_and_it_is_created(manifes
     assert init == (DEPLOY / "postgres-init.sql").read_text(), "deploy/postgres-init.sql and postgres.yaml differ"
     deployments = named(manifests, "Deployment")
     urls = {name: database_of(k8s_env(deployments[name])[launcher.database_variable(APP_SERVICES[name])])
-            for name in APP_SERVICES if name != "gateway"}
+            for name in APP_SERVICES if name not in NO_DATABASE_OF_ITS_OWN}
     assert urls.pop("notifications-worker") == urls["notifications"]
     assert len(set(urls.values())) == len(urls), f"two instances share a database: {urls}"
     assert set(urls.values()) <= created_databases()
@@ -718,19 +728,24 @@ def test_each_kubernetes_instance_signs_with_its_own_mounted_key(manifests):
         assert name in documented, f"deploy/README.md does not say how to create {name}"
 
 
-def test_the_kubernetes_gateway_audits_every_instance_as_the_auditors_role(manifests):
+def test_the_kubernetes_audit_service_reads_every_instance_as_the_auditors_role(manifests):
     deployments = named(manifests, "Deployment")
     services = {name: k8s_env(deployments[name]) for name in APP_SERVICES}
-    gateway = services["gateway"]
+    auditing = services["audit"]
     postgres = named(manifests, "StatefulSet")["exemplars-postgres"]
-    check_audit_sources(gateway["AUDIT_SOURCES"], services, k8s_env(postgres)["POSTGRES_USER"])
+    check_audit_sources(auditing["AUDIT_SOURCES"], services, k8s_env(postgres)["POSTGRES_USER"])
     auditor_secret = {"secretKeyRef": {"name": "exemplars-postgres-auditor", "key": "password"}}
-    assert gateway[AUDITOR_PASSWORD] == auditor_secret
-    assert set(URL_PASSWORD.findall(gateway["AUDIT_SOURCES"])) == {f"$({AUDITOR_PASSWORD})"}
-    refs = [v["secretKeyRef"]["name"] for v in gateway.values() if isinstance(v, dict) and "secretKeyRef" in v]
-    assert "exemplars-postgres" not in refs, "the gateway must not hold the services' password"
-    pod = deployments["gateway"]["spec"]["template"]["spec"]
-    assert all(not v.get("secret", {}).get("secretName", "").startswith("exemplars-key-") for v in pod["volumes"])
+    assert auditing[AUDITOR_PASSWORD] == auditor_secret
+    assert set(URL_PASSWORD.findall(auditing["AUDIT_SOURCES"])) == {f"$({AUDITOR_PASSWORD})"}
+    for name in ("audit", "gateway"):
+        refs = [v["secretKeyRef"]["name"] for v in services[name].values()
+                if isinstance(v, dict) and "secretKeyRef" in v]
+        assert "exemplars-postgres" not in refs, f"{name} must not hold the services' password"
+        pod = deployments[name]["spec"]["template"]["spec"]
+        assert all(not v.get("secret", {}).get("secretName", "").startswith("exemplars-key-") for v in pod["volumes"])
+    gateway = services["gateway"]
+    assert not {"AUDIT_SOURCES", AUDITOR_PASSWORD} & set(gateway), "the gateway holds no database setting"
+    assert not any("postgresql://" in str(v) for v in gateway.values())
 
     assert k8s_env(postgres)[AUDITOR_PASSWORD] == auditor_secret
     init = named(manifests, "ConfigMap")["exemplars-postgres-init"]["data"]

@@ -37,3 +37,19 @@ def test_every_process_gets_a_metrics_port_of_its_own_and_plain_logs():
     assert launcher.metrics_variable("notifications-worker-2") == "NOTIFICATIONS_WORKER_METRICS_ADDRESS"
     assert environments["nominations"]["LOG_FORMAT"] == "plain"  # a terminal's, unless the caller says
     assert environments["gateway"]["LOG_FORMAT"] == "json"
+
+
+def test_the_audit_service_reads_every_log_of_make_run_and_the_gateway_none():
+    from audit import toolkit
+
+    base = {"NOMINATIONS_DATABASE_URL": "postgresql://root@127.0.0.1/exemplars_nominations",
+            "AWARDS_DATABASE_URL": "postgresql://root@127.0.0.1/exemplars_{jurisdiction}"}
+    sources = toolkit.default_sources(launcher.environment_for("audit", base))
+    by_instance = {(s.service, s.instance): s.url for s in sources}
+    assert by_instance[("nominations", "nominations-hoi-nong-dan-yen-the")].endswith("/exemplars_nominations")
+    assert by_instance[("awards", "awards_tinh_bac_ninh")].endswith("/exemplars_tinh_bac_ninh")
+    assert {s.service for s in sources} == {"nominations", "awards", "notifications"}
+    assert len(sources) == len(launcher.SERVICES) - 2  # every instance but the gateway and itself
+    assert "AUDIT_SOURCES" not in launcher.environment_for("gateway", base)
+    named = "nominations:x=postgresql://auditor@db/x"
+    assert launcher.environment_for("audit", base | {"AUDIT_SOURCES": named})["AUDIT_SOURCES"] == named

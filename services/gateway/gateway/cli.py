@@ -645,6 +645,25 @@ def token_issue(sub: str, role: str, department: str | None, council: str | None
     click.echo(issued)
 
 
-from gateway.audit_cli import audit_group  # noqa: E402 - the auditors' commands live in their own module
+# The auditors' commands live beside their toolkit (audit.cli): they read the databases
+# themselves, so auditors with a bundle or read-only credentials work offline. Unless told
+# (--source, AUDIT_SOURCES), they read the logs of `make run`, which the launcher knows.
+from audit.cli import audit_group  # noqa: E402
 
+
+def _logs_of_make_run() -> None:
+    if os.environ.get("AUDIT_SOURCES"):
+        return
+    from shared.persistence import PROJECT_ROOT
+
+    if not (PROJECT_ROOT / "dev" / "launcher.py").exists():
+        return  # an install without a checkout: --source or AUDIT_SOURCES names the logs
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.append(str(PROJECT_ROOT))
+    from dev import launcher  # a checkout: the logs `make run` writes
+
+    os.environ["AUDIT_SOURCES"] = launcher.audit_sources()
+
+
+audit_group.callback = _logs_of_make_run
 main.add_command(audit_group, name="audit")

@@ -33,9 +33,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 import shared.rpc  # noqa: F401 - our errors arrive as themselves
-from gateway import access, audit, openapi
+from gateway import access, openapi
 from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLES, SECRETARY
-from gateway.annual_report import annual_report, report_csv, report_html
 from gateway.openapi import ACTIONS, CASE_ACTIONS
 from shared.catalog import load_catalog
 from shared.contracts.awards import AwardFilter
@@ -47,7 +46,6 @@ from shared.council_queues import waiting
 from shared.errors import DomainError, InvalidInput, NotFound
 from shared.observability import (REQUEST_ID_KEY, MetricsServer, Observability, current_request_id, http_metrics,
                                   new_request_id, reset_request_id, set_request_id, valid_request_id)
-from shared.signing import TrustedKeys
 from shared.validation import Page, parse
 
 log = logging.getLogger(__name__)
@@ -55,6 +53,9 @@ log = logging.getLogger(__name__)
 # How long a request waits for the services' replies. Replies are not confirmed by the
 # broker (shared.rpc): one lost with a broken connection must not hold a worker for ever.
 RPC_TIMEOUT_S = float(os.environ.get("GATEWAY_RPC_TIMEOUT_S", "60"))
+# The audit service's answers take as long as its logs: a verify of a million events takes
+# minutes. Only /audit/* wait this long; the request holds one greenlet, nothing else.
+AUDIT_TIMEOUT_S = float(os.environ.get("GATEWAY_AUDIT_TIMEOUT_S", "1800"))
 # The councils this deployment runs (readiness waits for each); the topology also names
 # councils it does not run, such as the central one, whose cases wait in their queues.
 RUNNING_COUNCILS = tuple(c for c in os.environ.get(
@@ -176,21 +177,25 @@ def server_error(request, what: str) -> Response:
     return response
 
 
-def translated(handler):
-    """Turn domain errors into problem details and anything else into a logged 500."""
+def translated(handler=None, *, timeout_s: float | None = None):
+    """Turn domain errors into problem details and anything else into a logged 500; no reply
+    within ``timeout_s`` (RPC_TIMEOUT_S unless given) is a 504."""
+    if handler is None:
+        return functools.partial(translated, timeout_s=timeout_s)
 
     @functools.wraps(handler)  # keeps what @requires / @public marked on the handler
     def wrapper(self, request, *args, **kwargs):
+        limit = RPC_TIMEOUT_S if timeout_s is None else timeout_s
         try:
-            with eventlet.Timeout(RPC_TIMEOUT_S):
+            with eventlet.Timeout(limit):
                 return handler(self, request, *args, **kwargs)
         except eventlet.Timeout:
-            log.error("%s %s -> 504: no reply within %.0f s", request.method, request.path, RPC_TIMEOUT_S)
+            log.error("%s %s -> 504: no reply within %.0f s", request.method, request.path, limit)
             return json_response(
                 504,
                 {"type": "about:blank", "title": "Dịch vụ không trả lời kịp. Thao tác có thể đã được lưu: "
                  "hãy tải lại để kiểm tra trước khi làm lại.", "status": 504,
-                 "detail": f"no reply within {RPC_TIMEOUT_S:.0f} s"},
+                 "detail": f"no reply within {limit:.0f} s"},
                 "application/problem+json",
             )
         except UnknownService as error:
@@ -391,6 +396,7 @@ class GatewayService:
     name = "gateway"
     nominations = RpcProxy(nominations_service(configured_instance()))  # the department this gateway serves
     notifications = RpcProxy("notifications")
+    audit = RpcProxy("audit")  # read-only, over every log: /audit/* are answered there
     rpc = AnyServiceRpc()
     settings = AccessSettings()
     reference = Reference()
@@ -419,6 +425,7 @@ class GatewayService:
         for council in RUNNING_COUNCILS:
             council_proxy(self.rpc, council).council()
         self.notifications.ready()
+        self.audit.ready()
         return json_response(200, {"status": "ready"})
 
     @http("GET", "/openapi.json")
@@ -609,61 +616,49 @@ class GatewayService:
         ids = parse(DeliveryIds, body_of(request)).delivery_ids
         return json_response(200, {"replayed": self.notifications.replay(list(ids))})
 
-    # -- auditors: read-only views computed from the logs (gateway.audit) ---------------------
+    # -- auditors: read-only views computed from the logs, by the audit service -------------
 
     @http("GET", "/audit/timeline/<string:exemplar_id>")
-    @translated
+    @translated(timeout_s=AUDIT_TIMEOUT_S)
     @requires(AUDITOR)
     def audit_timeline(self, request, exemplar_id):
         wanted = query_of(request, openapi.TimelineQuery)
-        audited(request, "timeline", exemplar_id=exemplar_id)
-        entries = audit.timeline(audit.default_sources(), exemplar_id)
+        answer = self.audit.timeline(exemplar_id, wanted.format, auditor(request))
         if wanted.format == "html":
-            return Response(audit.timeline_html(exemplar_id, entries), content_type="text/html; charset=utf-8")
-        return json_response(200, entries)
+            return Response(answer, content_type="text/html; charset=utf-8")
+        return json_response(200, answer)
 
     @http("GET", "/audit/as-of/<string:aggregate_id>")
-    @translated
+    @translated(timeout_s=AUDIT_TIMEOUT_S)
     @requires(AUDITOR)
     def audit_as_of(self, request, aggregate_id):
         at = query_of(request, openapi.AsOfQuery).at or None
-        audited(request, "as-of", aggregate_id=aggregate_id, at=at)
-        cutoff = audit.Cutoff.parse(at)
-        return json_response(200, audit.as_of(audit.default_sources(), aggregate_id, cutoff))
+        return json_response(200, self.audit.as_of(aggregate_id, at, auditor(request)))
 
     @http("GET", "/audit/register")
-    @translated
+    @translated(timeout_s=AUDIT_TIMEOUT_S)
     @requires(AUDITOR)
     def audit_register(self, request):
         at = query_of(request, openapi.AsOfQuery).at or None
-        audited(request, "as-of", aggregate_id="register", at=at)
-        cutoff = audit.Cutoff.parse(at)
-        rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
-                for row in audit.register_as_of(audit.default_sources(), cutoff)]
-        return json_response(200, rows)
+        return json_response(200, self.audit.register(at, auditor(request)))
 
     @http("GET", "/audit/verify")
-    @translated
+    @translated(timeout_s=AUDIT_TIMEOUT_S)
     @requires(AUDITOR)
     def audit_verify(self, request):
-        audited(request, "verify")
-        trusted = TrustedKeys()
-        return json_response(200, [audit.verify_source(s, trusted).to_json() for s in audit.default_sources()])
+        return json_response(200, self.audit.verify(auditor(request)))
 
     @http("GET", "/audit/reports/<int:year>")
-    @translated
+    @translated(timeout_s=AUDIT_TIMEOUT_S)
     @requires(AUDITOR)
     def audit_report(self, request, year):
         wanted = query_of(request, openapi.ReportQuery)
-        fmt, at = wanted.format, wanted.at or None
-        audited(request, "report", year=year, at=at, format=fmt)
-        report = annual_report(audit.default_sources(), year, audit.Cutoff.parse(at),
-                               load_catalog())
-        if fmt == "csv":
-            return Response(report_csv(report), content_type="text/csv; charset=utf-8")
-        if fmt == "html":
-            return Response(report_html(report), content_type="text/html; charset=utf-8")
-        return json_response(200, report)
+        answer = self.audit.annual_report(year, wanted.at or None, wanted.format, auditor(request))
+        if wanted.format == "csv":
+            return Response(answer, content_type="text/csv; charset=utf-8")
+        if wanted.format == "html":
+            return Response(answer, content_type="text/html; charset=utf-8")
+        return json_response(200, answer)
 
 
 # The published contract, built once (tests/integration/test_openapi.py checks it against the routes).
@@ -671,6 +666,6 @@ OPENAPI = openapi.document()
 DOCS_HTML = openapi.docs_html(OPENAPI)
 
 
-def audited(request, command: str, **details) -> None:
-    """Auditors' own use is logged, under the name their token carries."""
-    audit.record_use(command, user=principal_of(request).sub, via="http", **details)
+def auditor(request) -> dict:
+    """Who audits: the audit service logs each use under the name their token carries."""
+    return {"sub": principal_of(request).sub}

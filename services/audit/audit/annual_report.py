@@ -2,7 +2,7 @@
 award form, and the awards councils actually decided in the year by award form, subject
 kind and unit, each beside the year before, as CSV, JSON and a page with charts.
 
-Counts come from the logs replayed to a cutoff (gateway.audit): the exemplar register
+Counts come from the logs replayed to a cutoff (audit.toolkit): the exemplar register
 from each department's log, the awards from each council's own register (its
 ``award.granted`` events, less those revoked by the cutoff). So a report for any past
 moment can be produced again with the same figures.
@@ -15,7 +15,7 @@ import datetime as dt
 import io
 from collections import Counter
 
-from gateway.audit import Cutoff, LogSource, award_register_as_of, register_as_of, templates
+from audit.toolkit import Cutoff, LogSource, award_register_as_of, register_as_of, templates
 from shared.contracts.nominations import STAGE_NAMES_VI
 from shared.catalog import Catalog
 

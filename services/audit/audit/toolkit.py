@@ -1,4 +1,4 @@
-"""Auditors' tools: read services' logs (never write them), prove them untouched, replay them.
+"""The auditors' toolkit: read services' logs (never write them), prove them untouched, replay them.
 
 An auditor is given read-only access to each instance's database (``LogSource``). Every
 tool reads the log through the eventsourcing library (so old event versions pass through
@@ -39,7 +39,7 @@ from sqlalchemy import MetaData, create_engine, select
 
 from shared.errors import InvalidInput, NotFound
 from shared.integrity import Checkpoint, Entry, Report, Verifier, merge_by_position
-from shared.persistence import DateAsISO, VAR_DIR, default_database_url, eventsourcing_env, sqlalchemy_url
+from shared.persistence import DateAsISO, VAR_DIR, eventsourcing_env, sqlalchemy_url
 from shared.sealer import audit_checkpoints, audit_seals, checkpoint_of
 from shared.signing import TrustedKeys
 from shared.wire import SCHEMA_VERSION, describe_event
@@ -51,6 +51,8 @@ PAGE = 5_000
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")  # what an auditor's "09:00" means
 LOG_NAMES = {"nominations": "Nominations", "awards": "Awards", "notifications": "Notifications"}
 Progress = Callable[[int], None]  # called with how many events were just handled
+# Called after each page read; the audit service yields there to its other requests.
+between_pages: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -65,30 +67,13 @@ class LogSource:
 
 
 def default_sources(environ: dict | None = None) -> list[LogSource]:
-    """The instances `make run` starts, with the databases their own settings give them;
-    ``AUDIT_SOURCES`` (``service:instance=url,…``) names others."""
-    environ = dict(os.environ if environ is None else environ)
-    if environ.get("AUDIT_SOURCES"):
-        return parse_sources(environ["AUDIT_SOURCES"].split(","))
-    from shared.council_queues import service_name
-    from dev import launcher  # its defaults are `make run`'s; deployments set AUDIT_SOURCES
-    from shared.contracts.nominations import DEFAULT_INSTANCE
-
-    sources = []
-    for name in launcher.SERVICES:
-        if name == "gateway":
-            continue
-        env = launcher.environment_for(name, environ)
-        service = name.split("-")[0]
-        if service == "awards":
-            instance = service_name(env["AWARDS_JURISDICTION"])
-        else:
-            instance = env.get(f"{service.upper()}_INSTANCE_ID") or (
-                DEFAULT_INSTANCE if service == "nominations" else service)
-        database = service if service != "awards" else instance
-        url = env.get(launcher.database_variable(name)) or default_database_url(database)
-        sources.append(LogSource(service, instance, url))
-    return sources
+    """The logs ``AUDIT_SOURCES`` (``service:instance=url,…``) names. The launcher sets it to
+    the databases of `make run` (dev.launcher.audit_sources); a deployment names its own."""
+    value = dict(os.environ if environ is None else environ).get("AUDIT_SOURCES", "")
+    if not value.strip():
+        raise InvalidInput("Chưa nêu nhật ký nào để thanh tra (AUDIT_SOURCES hoặc --source).",
+                           "AUDIT_SOURCES is not set", "source")
+    return parse_sources(item for item in value.split(",") if item.strip())
 
 
 def parse_sources(items) -> list[LogSource]:
@@ -156,6 +141,7 @@ def notifications(app: Application, stop: int | None = None, progress: Progress 
         yield from page
         if progress:
             progress(len(page))
+        between_pages()
         if len(page) < PAGE:
             return
         start = page[-1].id + 1
@@ -182,6 +168,7 @@ def _seals(engine) -> Iterator[dict]:
                                 .order_by(audit_seals.c.notification_id).limit(PAGE)).mappings().all()
             for row in rows:
                 yield dict(row)
+            between_pages()
             if len(rows) < PAGE:
                 return
             after = rows[-1]["notification_id"]

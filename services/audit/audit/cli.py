@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateway import audit
+from audit import toolkit as audit
 from shared.errors import DomainError, InvalidInput, NotFound
 from shared.signing import TrustedKeys
 
@@ -189,7 +189,7 @@ def export(output: str, keys_dir: str | None, sources) -> None:
 @click.option("--output", default=None)
 @SOURCES
 def report(year: int, at: str | None, fmt: str, output: str | None, sources) -> None:
-    from gateway.annual_report import annual_report, report_csv, report_html
+    from audit.annual_report import annual_report, report_csv, report_html
     from shared.catalog import load_catalog
 
     audit.record_use("report", year=year, at=at, format=fmt)
