@@ -77,3 +77,14 @@ def test_a_payload_not_in_the_contracts_shape_is_refused_with_its_field_named():
         "meeting": "m", "members": "nhiều", "present": 1, "in_favour": 1, "against": 0, "abstained": 0,
         "endorsed": True})
     assert payload_refusal("exemplar.exploded", {}) == "unknown wire event type 'exemplar.exploded'"
+
+
+def test_every_command_of_the_contracts_has_one_route_and_a_summary_on_docs():
+    """A command added to a contract without its route (gateway.openapi, which http.py serves) fails here."""
+    from gateway.openapi import ACTION_SUMMARIES, ACTIONS, CASE_ACTIONS
+    from shared.contracts.awards import CASE_COMMANDS
+    from shared.contracts.nominations import CHANGE_COMMANDS
+
+    assert sorted(ACTIONS.values()) == sorted(CHANGE_COMMANDS)
+    assert sorted(CASE_ACTIONS.values()) == sorted(CASE_COMMANDS)
+    assert set(ACTION_SUMMARIES) == set(CHANGE_COMMANDS) | set(CASE_COMMANDS)
