@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import copy
 import re
+import time
 
 import psycopg2
 import pytest
@@ -19,6 +20,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
 from schemathesis.checks import (content_type_conformance, negative_data_rejection, not_a_server_error,
                                  response_schema_conformance, status_code_conformance)
 
@@ -28,6 +30,7 @@ from gateway.http import GatewayService
 
 DOCUMENT = openapi.document()
 EXAMPLES_PER_OPERATION = 12
+STATEFUL_SEQUENCES = 40  # sequences of up to 6 linked calls
 RUNNING = ("huyen-yen-the", "tinh-bac-giang", "xa-yen-the", "tinh-bac-ninh")
 
 
@@ -88,8 +91,9 @@ def test_the_document_and_its_page_are_served_without_a_token(system):
 
 # -- schemathesis over the whole document ------------------------------------------------------
 
-def narrowed(document: dict, exemplar_id: str) -> dict:
-    """The document with the naming path parameters drawn from what exists here (or random)."""
+def narrowed(document: dict, exemplar_id: str | None) -> dict:
+    """The document with the naming path parameters drawn from what exists here (or random);
+    no ``exemplar_id``: exemplars only as the links bring them (or random)."""
     doc = copy.deepcopy(document)
     for methods in doc["paths"].values():
         for operation in methods.values():
@@ -98,7 +102,7 @@ def narrowed(document: dict, exemplar_id: str) -> dict:
                     continue
                 if parameter["name"] == "council":
                     parameter["schema"] = {"enum": [*RUNNING, "trung-uong"]}
-                elif parameter["name"] == "exemplar_id":
+                elif parameter["name"] == "exemplar_id" and exemplar_id:
                     parameter["schema"] = {"anyOf": [{"enum": [exemplar_id]}, parameter["schema"]]}
     return doc
 
@@ -206,3 +210,95 @@ def test_schemathesis_finds_no_server_error_and_no_refusal_that_stores_anything(
     assert len(operations) == sum(len(m) for m in DOCUMENT["paths"].values())
     # the requests got past authentication into the routes: answers, not only refusals
     assert statuses["positive", 200] > 50 and statuses["positive", 401] == 0 and statuses["negative", 400] > 50
+
+
+# -- schemathesis following the document's links ---------------------------------------------
+
+def nominated_over_http(system) -> str:
+    """An exemplar taken through review and nominated over the API, so its council lists a case."""
+    from conftest import LIFECYCLE, STEPS
+
+    route = {command: action for action, command in openapi.ACTIONS.items()}
+    made = requests.post(system.url("/exemplars"), json=detect_data(), headers=system.auth(), timeout=30).json()["id"]
+    for step in [*LIFECYCLE[:4], "nominate"]:
+        answer = requests.post(system.url(f"/exemplars/{made}/{route[step]}"), json=STEPS[step],
+                               headers=system.auth(), timeout=30)
+        assert answer.status_code == 200, answer.text
+    return made
+
+
+def test_schemathesis_follows_the_links_from_what_it_made_to_what_it_can_change(system):
+    """Stateful: sequences that begin by making an exemplar or a subscription, or by listing a
+    council's cases, and go on with the ids those answers name (the document's links) — so the
+    actions run on real exemplars, cases and subscriptions, not only on ids that do not exist.
+    Every answer is checked as above, and a refusal stores nothing."""
+    assert "post_exemplars_exemplar_id_progress" in DOCUMENT["paths"]["/exemplars"]["post"]["responses"]["201"]["links"]
+    nominated = nominated_over_http(system)
+    wait_for_case = [c for _ in range(60) for c in [requests.get(
+        system.url(f"/councils/{RUNNING[0]}/cases"), headers=system.auth(access.SECRETARY, council=RUNNING[0]),
+        timeout=30).json()["items"]] if any(case["exemplar_id"] == nominated for case in c) or time.sleep(0.5)]
+    assert wait_for_case, "the nomination never reached its council"
+    stores, statuses = stores_of(system), collections.Counter()
+    doc = narrowed(DOCUMENT, exemplar_id=None)
+    # a detection the catalogs accept (otherwise nearly every random one is refused, and nothing is made)
+    detect = doc["components"]["schemas"]["Detect"]["properties"]
+    detect["subject_kind"] = {"enum": ["household", "individual"]}
+    detect["field"] = {"enum": ["household-economy", "new-rural-areas"]}
+    detect["movement"] = {"enum": ["farmers-good-business"]}
+    detect["business_date"] = {"enum": ["2018-04-16", "2019-11-02"]}
+    for name, schema in doc["components"]["schemas"].items():  # later steps on later days, forms the catalog has
+        properties = schema.get("properties", {})
+        if name != "Detect" and "business_date" in properties:
+            properties["business_date"] = {"enum": ["2020-03-02", "2020-10-15"]}
+        if "award_form" in properties:
+            properties["award_form"] = {"enum": ["giay-khen", "bang-khen-tinh"]}
+    for name in ("national_id", "unit_code", "subject_id"):
+        detect.pop(name)  # a new subject each time, not a guess at another's identity
+    subscribe = doc["components"]["schemas"]["Subscribe"]["properties"]
+    subscribe["fields"] = {"type": "array", "items": {"enum": ["household-economy"]}, "maxItems": 1}
+    subscribe["movements"] = {"type": "array", "items": {"enum": ["farmers-good-business"]}, "maxItems": 1}
+    subscribe["event_types"] = {"type": "array", "items": {"enum": ["exemplar.awarded", "case.opened"]}, "maxItems": 2}
+    subscribe["channels"] = {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+        "type": "object", "properties": {"channel": {"const": "inbox"}}, "required": ["channel"],
+        "additionalProperties": False}}
+    # only the document's own links: no links guessed from names (GET /councils' codes are not case ids)
+    config = SchemathesisConfig.from_dict({"generation": {"mode": "positive", "with-security-parameters": False},
+                                           "phases": {"stateful": {"inference": {"algorithms": []}}}})
+    schema = schemathesis.openapi.from_dict(doc, config=config)
+
+    def workflow(part):
+        class Workflow(part.as_state_machine()):
+            def before_call(self, case):
+                # who would make this call, over whatever headers were generated
+                who = (system.auth(access.OPERATOR) if case.path.startswith("/subscriptions")
+                       else headers_for(system, case))
+                case.headers = {**(case.headers or {}), **who}
+
+            def get_call_kwargs(self, case):
+                return {"base_url": system.base_url, "timeout": 60}
+
+            def call(self, case, **kwargs):
+                return refusals_change_nothing(system, stores, case, lambda: super(Workflow, self).call(case, **kwargs))
+
+            def validate_response(self, response, case, additional_checks=None, **kwargs):
+                statuses[f"{case.method} {case.path}", response.status_code] += 1
+                case.validate_response(response, checks=CHECKS[GenerationMode.POSITIVE])
+
+        return Workflow
+
+    try:  # one story at a time: what each producer makes, then what can be done to it
+        for part in (r"^/(exemplars|audit/timeline)", r"^/subscriptions", r"^/councils/\{council\}/(cases|awards)"):
+            workflow(schema.include(path_regex=part)).run(settings=settings(
+                max_examples=STATEFUL_SEQUENCES, stateful_step_count=6, deadline=None, database=None,
+                derandomize=True, suppress_health_check=list(HealthCheck),
+                phases=[Phase.generate]))  # no shrinking: a replay meets a system already changed
+    finally:
+        for conn, _ in stores.values():
+            conn.close()
+    reached = {op for (op, status), n in statuses.items() if status == 200 and "{" in op}
+    print(f"\nschemathesis stateful: {sum(statuses.values())} requests; operations with a real id answered 200: "
+          f"{len(reached)}; statuses {dict(collections.Counter(s for (_, s) in statuses.elements()))}")
+    # the links led somewhere: actions on a made exemplar, and on a listed case, were carried out
+    assert any(op.startswith("POST /exemplars/{exemplar_id}/") for op in reached), "\n".join(map(str, sorted(statuses.items())))
+    assert any(op.split(" ")[1].startswith("/councils/{council}/cases/{case_id}") for op in reached), "\n".join(map(str, sorted(statuses.items())))
+    assert any(op.startswith("POST /subscriptions/{subscription_id}/") for op in reached), "\n".join(map(str, sorted(statuses.items())))

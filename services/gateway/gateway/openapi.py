@@ -292,6 +292,31 @@ def _webhooks(components: dict) -> dict:
     return hooks
 
 
+# What a producer's answer names, and the operations that take it (OpenAPI links): a client, or a
+# stateful fuzzer, follows them from a made exemplar, subscription, or a listed case to its actions.
+LINKS = (  # (producer, answer's pointer, path parameter, consumers: paths starting so, other parameters)
+    ("post /exemplars", "/id", "exemplar_id", "/exemplars/{exemplar_id}", {}),
+    ("post /exemplars", "/id", "exemplar_id", "/audit/timeline/{exemplar_id}", {}),
+    ("post /subscriptions", "/id", "subscription_id", "/subscriptions/{subscription_id}", {}),
+    ("get /councils/{council}/cases", "/items/0/id", "case_id", "/councils/{council}/cases/{case_id}",
+     {"council": "$request.path.council"}),
+    ("get /councils/{council}/awards", "/items/0/id", "award_id", "/councils/{council}/awards/{award_id}",
+     {"council": "$request.path.council"}),
+)
+
+
+def _links(paths: dict) -> None:
+    for producer, pointer, name, prefix, others in LINKS:
+        method, path = producer.split(" ", 1)
+        answer = paths[path][method]["responses"]
+        links = answer[next(iter(answer))].setdefault("links", {})
+        for consumer_path, methods in paths.items():
+            if consumer_path.startswith(prefix):
+                for operation in methods.values():
+                    links[operation["operationId"]] = {"operationId": operation["operationId"], "parameters": {
+                        name: f"$response.body#{pointer}", **others}}
+
+
 def document() -> dict:
     """The whole OpenAPI 3.1 document."""
     components: dict[str, dict] = {"Problem": PROBLEM}
@@ -333,6 +358,7 @@ def document() -> dict:
                                             "schema": {"type": "string", "pattern": '^"?[0-9]{1,9}"?$'},
                                             "description": "Phiên bản mong đợi của điển hình."})
         paths.setdefault(op.path, {})[op.method.lower()] = operation
+    _links(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Điển hình tiên tiến — API", "version": VERSION,
