@@ -60,8 +60,7 @@ COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
 
 GATEWAY_INSTANCE = "gateway"  # the gateway's instance (key) name unless GATEWAY_INSTANCE_ID says otherwise
 LIFETIME = dt.timedelta(seconds=60)  # the gateway's RPC wait (GATEWAY_RPC_TIMEOUT_S) is no longer
-MAX_GATEWAY_INSTANCE = "gateway"  # the gateway's instance (key) name unless GATEWAY_INSTANCE_ID says otherwise
-LIFETIME = dt.timedelta(minutes=5)  # an assertion signed for longer is refused, whoever signed it
+MAX_LIFETIME = dt.timedelta(minutes=5)  # an assertion signed for longer is refused, whoever signed it
 LEEWAY = dt.timedelta(seconds=5)  # the gateway's clock may be a little ahead of the service's
 PURPOSE = b"exemplars-caller-v1\n"  # the same keys sign events: a signature on one is never one on the other
 

@@ -77,7 +77,7 @@ def signed(event: WireEvent, department: str = "hoi-nong-dan-yen-the") -> WireEv
 TEST_GATEWAY = "test-gateway"
 
 
-def test_gateway_signer():
+def gateway_signer():
     """The key a test signs callers with when it drives services over RPC itself, as a gateway
     would (shared.callers): trusted by the session's services, and claimed for a gateway."""
     signer = load_signer(TEST_GATEWAY, keys_dir=TRUSTED_KEYS_DIR)

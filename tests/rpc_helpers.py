@@ -15,7 +15,7 @@ import kombu
 from nameko.standalone.rpc import ClusterRpcProxy
 
 import shared.rpc  # noqa: F401 - domain errors arrive as themselves
-from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, test_gateway_signer, wait_for
+from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, gateway_signer, wait_for
 from shared.callers import COMMANDS, OFFICER, SECRETARY, may_call, sign_caller
 from shared.relay import events_exchange
 from shared.reliable_events import parked_queue_name
@@ -33,11 +33,11 @@ def service_kind(name: str) -> str:
     return next((kind for kind in COMMANDS if name.startswith(kind)), name)
 
 
-def test_caller(kind: str, method: str, **claims) -> dict:
+def signed_caller(kind: str, method: str, **claims) -> dict:
     """A caller of ``kind``'s command ``method`` in its first permitted role, signed by the test gateway."""
     role = claims.pop("role", None) or may_call(kind, method)[0]
     scope = {OFFICER: {"department": "hoi-nong-dan-yen-the"}, SECRETARY: {"council": "test"}}.get(role, {})
-    return sign_caller(test_gateway_signer(), {"sub": f"test-{role.replace('_', '-')}", "role": role} | scope | claims)
+    return sign_caller(gateway_signer(), {"sub": f"test-{role.replace('_', '-')}", "role": role} | scope | claims)
 
 
 class AsGateway:
@@ -70,7 +70,7 @@ class _SignedService:
             return target
 
         def call(*args, **kwargs):
-            kwargs.setdefault("caller", test_caller(self._kind, method))
+            kwargs.setdefault("caller", signed_caller(self._kind, method))
             return target(*args, **kwargs)
         return call
 
