@@ -91,7 +91,8 @@ APP_SERVICES = {
     "gateway": "gateway",
 }
 DEPARTMENTS = {"nominations-hoi-nong-dan-yen-the", "nominations-lien-doan-lao-dong-yen-the"}
-SIGNING = DEPARTMENTS | set(COUNCILS) | {"notifications"}
+LOGS = DEPARTMENTS | set(COUNCILS) | {"notifications"}  # the instances with a log of their own
+SIGNING = LOGS | {"gateway"}  # and the gateway, which signs callers (shared/callers.py)
 REQUIRED_ENV = {"RABBITMQ_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_PASSWORD",
                 "AUDITOR_DB_PASSWORD", "SMTP_HOST"}
 SECRETISH = re.compile(r"PASS|SECRET|COOKIE|TOKEN|KEY", re.IGNORECASE)
@@ -104,6 +105,8 @@ def instance_of(service: str, env: dict) -> str:
         return env["NOMINATIONS_INSTANCE_ID"]
     if service.startswith("awards"):
         return council_instance(env["AWARDS_JURISDICTION"])
+    if service == "gateway":
+        return env.get("GATEWAY_INSTANCE_ID", "gateway")
     return env["NOTIFICATIONS_INSTANCE_ID"]
 
 
@@ -131,7 +134,7 @@ def auditor_script_databases() -> set[str]:
 def expected_audit_sources(services: dict[str, dict]) -> dict[tuple[str, str], str]:
     """(service, instance) -> the database URL of each instance a file runs, given each service's env."""
     expected = {}
-    for name in SIGNING:
+    for name in LOGS:
         env = services[name]
         kind = name.split("-")[0]
         expected[(kind, instance_of(name, env))] = env[launcher.database_variable(APP_SERVICES[name])]
@@ -353,11 +356,13 @@ def test_the_compose_gateway_audits_every_instance_as_the_auditors_role(compose,
     raw = env_of(compose_raw["services"]["gateway"])
     passwords = URL_PASSWORD.findall(raw["AUDIT_SOURCES"].replace(f"${{{AUDITOR_PASSWORD}:?set {AUDITOR_PASSWORD}}}",
                                                                   "$AUDITOR"))
-    assert passwords == ["$AUDITOR"] * len(SIGNING), "each URL takes the auditors' password from the environment"
+    assert passwords == ["$AUDITOR"] * len(LOGS), "each URL takes the auditors' password from the environment"
     assert not any("POSTGRES_PASSWORD" in str(v) for v in raw.values()), "the gateway must not hold the services' password"
-    # public keys only: the trusted folder read-only, no private key among its secrets
+    # public keys, read-only, and of the private keys only its own (it signs callers, shared/callers.py)
     assert gateway["volumes"] == [f"./deploy/keys/trusted:{env_of(gateway)['TRUSTED_KEYS_DIR']}:ro"]
-    assert all("/private/" not in compose["secrets"][s["source"]]["file"] for s in gateway["secrets"])
+    private = [compose["secrets"][s["source"]]["file"] for s in gateway["secrets"]
+               if "/private/" in compose["secrets"][s["source"]]["file"]]
+    assert private == ["./deploy/keys/private/gateway.key"]
     postgres = compose["services"]["postgres"]
     assert AUDITOR_PASSWORD in env_of(postgres)
     init = sorted(v.split(":")[1] for v in postgres["volumes"] if "/docker-entrypoint-initdb.d/" in v)
@@ -471,7 +476,7 @@ def test_a_script_granting_more_or_less_is_refused(old, new):
 
 # --- the services read what the deployments set ------------------------------------------
 
-@pytest.mark.parametrize("service", ["nominations", "awards", "notifications"])
+@pytest.mark.parametrize("service", ["nominations", "awards", "notifications", "gateway"])
 def test_each_signing_service_reads_its_key_file_from_the_environment(service, monkeypatch):
     """A deployment sets SIGNING_KEY_FILE; a config.yml that dropped it would make the
     instance create a throw-away key in the (read-only) trusted keys folder instead."""
@@ -730,7 +735,9 @@ def test_the_kubernetes_gateway_audits_every_instance_as_the_auditors_role(manif
     refs = [v["secretKeyRef"]["name"] for v in gateway.values() if isinstance(v, dict) and "secretKeyRef" in v]
     assert "exemplars-postgres" not in refs, "the gateway must not hold the services' password"
     pod = deployments["gateway"]["spec"]["template"]["spec"]
-    assert all(not v.get("secret", {}).get("secretName", "").startswith("exemplars-key-") for v in pod["volumes"])
+    keys = [v["secret"]["secretName"] for v in pod["volumes"]
+            if v.get("secret", {}).get("secretName", "").startswith("exemplars-key-")]
+    assert keys == ["exemplars-key-gateway"], "the gateway holds its own key and no service's"
 
     assert k8s_env(postgres)[AUDITOR_PASSWORD] == auditor_secret
     init = named(manifests, "ConfigMap")["exemplars-postgres-init"]["data"]
