@@ -208,8 +208,9 @@ def audit_sources(databases: dict[str, str], env: dict) -> str:
     return ",".join(sources)
 
 
-def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = None):
-    """Every service of `make run` (and ``workers`` delivery workers) as real processes."""
+def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = None, worker_env: dict | None = None):
+    """Every service of `make run` (and ``workers`` delivery workers, with ``worker_env`` beside
+    the rest's) as real processes."""
     services = launcher.with_workers(workers)
     databases = {name: create_database() for name in services
                  if name != "gateway" and not name.startswith("notifications-worker")}
@@ -233,6 +234,8 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
     for name in services:
         database = databases.get(name) or (databases["notifications"] if name.startswith("notifications") else None)
         own = {launcher.database_variable(name): PG_URL_BASE + database} if database else {}
+        if name.startswith("notifications-worker"):
+            own |= worker_env or {}
         processes[name] = nameko_run(name, env | own, logs / f"{name}.log")
     running = RunningSystem(f"http://127.0.0.1:{port}", env, logs, processes, processes["notifications"].metrics_url,
                             access.load_secret(env["GATEWAY_TOKEN_SECRET_FILE"]))

@@ -93,7 +93,7 @@ APP_SERVICES = {
 DEPARTMENTS = {"nominations-hoi-nong-dan-yen-the", "nominations-lien-doan-lao-dong-yen-the"}
 LOGS = DEPARTMENTS | set(COUNCILS) | {"notifications"}  # the instances with a log of their own
 SIGNING = LOGS | {"gateway"}  # and the gateway, which signs callers (shared/callers.py)
-REQUIRED_ENV = {"RABBITMQ_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_PASSWORD",
+REQUIRED_ENV = {"RABBITMQ_PASSWORD", "RABBITMQ_WORKER_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_PASSWORD",
                 "AUDITOR_DB_PASSWORD", "SMTP_HOST"}
 SECRETISH = re.compile(r"PASS|SECRET|COOKIE|TOKEN|KEY", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"://[^/:@\s]+:([^@\s]+)@")
