@@ -81,7 +81,7 @@ class _Claims(BaseModel):
     department: str | None = None
     council: str | None = None
     idempotency_key: str | None = None
-    request_id: str | None = None
+    request_id: str | None = Field(None, max_length=64)
     issued_at: int
     expires: int
 

@@ -118,3 +118,16 @@ def test_a_refusal_is_logged_in_english(keys, caplog):
     with pytest.raises(Unauthenticated):
         checked_caller(None, keys[2], "awards", "change_case")
     assert "awards.change_case refused (no-caller): no signed caller assertion" in caplog.text
+
+
+@pytest.mark.parametrize("route, command", [
+    ("detect", ("nominations", "detect")), ("change", ("nominations", "change")),
+    ("change_case", ("awards", "change_case")), ("revoke", ("awards", "revoke_award")),
+    ("subscribe", ("notifications", "subscribe")), ("preferences", ("notifications", "change_preferences")),
+    ("cancel_subscription", ("notifications", "cancel")), ("mark_read", ("notifications", "mark_read")),
+    ("replay", ("notifications", "replay")),
+])
+def test_the_gateways_routes_open_each_command_to_the_roles_the_services_take(route, command):
+    from gateway.http import GatewayService
+
+    assert getattr(GatewayService, route).required_roles == may_call(*command)

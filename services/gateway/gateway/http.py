@@ -14,6 +14,7 @@ makes (shared.observability). The gateway's own /metrics is on GATEWAY_METRICS_A
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import logging
@@ -47,6 +48,7 @@ from shared.council_queues import waiting
 from shared.errors import DomainError, InvalidInput, NotFound
 from shared.observability import (REQUEST_ID_KEY, MetricsServer, Observability, current_request_id, http_metrics,
                                   new_request_id, reset_request_id, set_request_id, valid_request_id)
+from shared import callers
 from shared.callers import GATEWAY_INSTANCE, may_call, sign_caller
 from shared.signing import TrustedKeys, signer_from_config
 from shared.trust import GATEWAY
@@ -61,6 +63,8 @@ RPC_TIMEOUT_S = float(os.environ.get("GATEWAY_RPC_TIMEOUT_S", "60"))
 # councils it does not run, such as the central one, whose cases wait in their queues.
 RUNNING_COUNCILS = tuple(c for c in os.environ.get(
     "EXEMPLARS_COUNCILS", "huyen-yen-the,tinh-bac-giang,xa-yen-the,tinh-bac-ninh").split(",") if c)
+# A command's signed caller lasts while its request waits (shared.callers bounds it).
+CALLER_LIFETIME = min(max(dt.timedelta(seconds=RPC_TIMEOUT_S), callers.LIFETIME), callers.MAX_LIFETIME)
 # Request bodies are read up to this size, no further (413 beyond it); commands are small.
 MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(256 * 1024)))
 JURISDICTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
@@ -404,8 +408,9 @@ class GatewayService:
     observability = Observability()  # /metrics on METRICS_ADDRESS, the request id in RPC and log lines
 
     def caller(self, request) -> dict:
-        """The ``caller=`` of a command: who asks, signed with this gateway's key for a minute."""
-        return sign_caller(self.settings.signer, caller_of(request))
+        """The ``caller=`` of a command: who asks, signed with this gateway's key for as long as
+        the request waits for its answer (a minute at least, five at most)."""
+        return sign_caller(self.settings.signer, caller_of(request), lifetime=CALLER_LIFETIME)
 
     def own_exemplar(self, request, exemplar_id) -> dict | None:
         """An officer's exemplar (its summary) or a 403; other roles pass unchecked (None)."""
