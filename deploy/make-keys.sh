@@ -59,7 +59,7 @@ if [ "${1:-}" = rotate ]; then
 fi
 # Instance names as the services sign with them: NOMINATIONS_INSTANCE_ID for departments,
 # awards_<jurisdiction> for councils (shared/council_queues.py, service_name), NOTIFICATIONS_INSTANCE_ID.
-DEFAULT_INSTANCES="nominations-hoi-nong-dan-yen-the nominations-lien-doan-lao-dong-yen-the awards_huyen_yen_the awards_tinh_bac_giang awards_xa_yen_the awards_tinh_bac_ninh notifications"
+DEFAULT_INSTANCES="nominations-hoi-nong-dan-yen-the nominations-lien-doan-lao-dong-yen-the awards_huyen_yen_the awards_tinh_bac_giang awards_xa_yen_the awards_tinh_bac_ninh notifications gateway"
 [ "$#" -gt 0 ] || set -- $DEFAULT_INSTANCES
 
 mkdir -p "$KEYS_DIR/private" "$KEYS_DIR/trusted"
@@ -83,6 +83,7 @@ for instance in "$@"; do
             nominations-*) printf 'service: nominations\ndepartment: %s\n' "${instance#nominations-}" ;;
             awards_*) printf 'service: awards\ncouncil: %s\n' "$(echo "${instance#awards_}" | tr _ -)" ;;
             notifications*) printf 'service: notifications\n' ;;
+            gateway*) printf 'service: gateway\n' ;;  # it may sign callers (shared/callers.py), no events
             *) echo "make-keys: $instance: write $claims by hand (service, department or council)" >&2; continue ;;
         esac > "$claims"
         chmod 644 "$claims"

@@ -81,4 +81,36 @@ class IdempotencyKeyReused(DomainError):
     detail_key = "idempotency_key"
 
 
-ALL_ERRORS = (DomainError, InvalidInput, NotFound, RuleViolation, ConcurrentChange, IdempotencyKeyReused)
+class AccessDenied(DomainError):
+    """A request refused for who sent it; ``detail`` is the reason code. Raised by the gateway
+    (a bearer token) and by the services (the gateway's signed caller, shared.callers)."""
+
+    detail_key = "reason"
+
+
+REALM = "exemplars"  # the bearer tokens' issuer (gateway.access)
+
+
+class Unauthenticated(AccessDenied):
+    """401: no token or caller assertion, or one we cannot trust."""
+
+    http_status = 401
+    kind = "unauthenticated"
+
+    @property
+    def challenge(self) -> str:
+        """The WWW-Authenticate value (RFC 6750 §3): ``invalid_token`` once a token was sent."""
+        if self.detail == "no-token":
+            return f'Bearer realm="{REALM}"'
+        return f'Bearer realm="{REALM}", error="invalid_token"'
+
+
+class Forbidden(AccessDenied):
+    """403: a valid token or caller whose role or scope does not cover the request."""
+
+    http_status = 403
+    kind = "forbidden"
+
+
+ALL_ERRORS = (DomainError, InvalidInput, NotFound, RuleViolation, ConcurrentChange, IdempotencyKeyReused,
+              AccessDenied, Unauthenticated, Forbidden)

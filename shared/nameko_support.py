@@ -85,3 +85,22 @@ class RuntimeProvider(DependencyProvider):
 
     def worker_teardown(self, worker_ctx) -> None:
         self._wake.set()
+
+
+class CallerCheck(DependencyProvider):
+    """A service's check of who calls its commands (shared.callers): ``self.callers(method,
+    caller)`` is the verified caller, or Unauthenticated/Forbidden, logged. The trusted keys
+    are the service's TRUSTED_KEYS_DIR, re-read as it changes (shared.signing.TrustedKeys)."""
+
+    def __init__(self, service: str):
+        self.service = service  # its kind in shared.callers.COMMANDS: nominations, awards, notifications
+
+    def setup(self):
+        from shared.signing import trusted_from_config
+
+        self.trusted = trusted_from_config(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        from shared.callers import checked_caller
+
+        return lambda method, caller: checked_caller(caller, self.trusted, self.service, method)

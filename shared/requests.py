@@ -78,11 +78,14 @@ def request_id_of(event: Any) -> str | None:
 
 
 class Caller(BaseModel):
-    """Who calls: set by the gateway from the bearer token, by the CLI from the operator's login."""
+    """Who calls: set by the gateway from the bearer token, by the CLI from the operator's login,
+    and believed by a service only as a signed assertion (shared.callers.verified_caller)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     sub: Identifier
     role: Code
+    department: Code | None = None  # an officer's (gateway.access: the token's scope)
+    council: Code | None = None  # a secretary's
     idempotency_key: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")] | None = None
 
 

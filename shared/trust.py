@@ -21,6 +21,9 @@ from shared.contracts.wire_events import SERVICES, WIRE_TYPES, emitted_by
 
 # The event types each service emits (the wire registry): nobody else may sign them.
 SERVICE_EVENT_TYPES = {service: emitted_by(service) for service in SERVICES}
+# The gateway signs no events; its key vouches for who calls the services over RPC
+# (shared.callers), and no other key may.
+GATEWAY = "gateway"
 # Event types whose payload names the council they are of (a council signs only its own).
 COUNCIL_FIELD = {t.name: t.council_field for t in WIRE_TYPES.values() if t.council_field}
 
@@ -34,10 +37,17 @@ class Claims(BaseModel):
     council: str | None = None  # an awards instance: its council's code (jurisdiction)
     event_types: tuple[str, ...] | None = None  # narrower than its service's, if given
 
+    @property
+    def asserts_callers(self) -> bool:
+        """May sign caller assertions (shared.callers): the gateway's keys, and no other."""
+        return self.service == GATEWAY
+
     @model_validator(mode="after")
     def _speaks_for_something(self):
-        if self.service not in SERVICE_EVENT_TYPES:
+        if self.service not in SERVICE_EVENT_TYPES and self.service != GATEWAY:
             raise ValueError(f"unknown service {self.service!r}")
+        if self.service == GATEWAY and (self.event_types or self.department or self.council):
+            raise ValueError("a gateway instance signs no events and speaks for every department")
         if self.service == "nominations" and not self.department:
             raise ValueError("a nominations instance speaks for a department")
         if self.service == "awards" and not self.council:
@@ -56,7 +66,7 @@ def refusal(claims: Claims, instance: str, event: dict[str, Any]) -> str | None:
     kind, source, payload = event.get("type"), event.get("source"), event.get("payload") or {}
     if source != claims.service:
         return f"instance {instance!r} speaks for the {claims.service} service, not {source}"
-    allowed = claims.event_types or SERVICE_EVENT_TYPES[claims.service]
+    allowed = claims.event_types or SERVICE_EVENT_TYPES.get(claims.service, ())
     if not isinstance(kind, str) or not any(fnmatch.fnmatchcase(kind, pattern) for pattern in allowed):
         return f"instance {instance!r} may not sign {kind!r} (allowed: {', '.join(allowed)})"
     if claims.service == "awards":

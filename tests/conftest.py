@@ -74,6 +74,17 @@ def signed(event: WireEvent, department: str = "hoi-nong-dan-yen-the") -> WireEv
     return event.signed(signer)
 
 
+TEST_GATEWAY = "test-gateway"
+
+
+def gateway_signer():
+    """The key a test signs callers with when it drives services over RPC itself, as a gateway
+    would (shared.callers): trusted by the session's services, and claimed for a gateway."""
+    signer = load_signer(TEST_GATEWAY, keys_dir=TRUSTED_KEYS_DIR)
+    publish_claims(TEST_GATEWAY, TRUSTED_KEYS_DIR, service="gateway")
+    return signer
+
+
 @pytest.fixture(scope="session")
 def catalog():
     return load_catalog()
@@ -197,8 +208,9 @@ def audit_sources(databases: dict[str, str], env: dict) -> str:
     return ",".join(sources)
 
 
-def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = None):
-    """Every service of `make run` (and ``workers`` delivery workers) as real processes."""
+def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = None, worker_env: dict | None = None):
+    """Every service of `make run` (and ``workers`` delivery workers, with ``worker_env`` beside
+    the rest's) as real processes."""
     services = launcher.with_workers(workers)
     databases = {name: create_database() for name in services
                  if name not in ("gateway", "audit") and not name.startswith("notifications-worker")}
@@ -224,6 +236,8 @@ def start_system(tmp_path_factory, workers: int = 1, extra_env: dict | None = No
     for name in services:
         database = databases.get(name) or (databases["notifications"] if name.startswith("notifications") else None)
         own = {launcher.database_variable(name): PG_URL_BASE + database} if database else {}
+        if name.startswith("notifications-worker"):
+            own |= worker_env or {}
         processes[name] = nameko_run(name, env | own, logs / f"{name}.log")
     running = RunningSystem(f"http://127.0.0.1:{port}", env, logs, processes, processes["notifications"].metrics_url,
                             access.load_secret(env["GATEWAY_TOKEN_SECRET_FILE"]))

@@ -15,7 +15,8 @@ import kombu
 from nameko.standalone.rpc import ClusterRpcProxy
 
 import shared.rpc  # noqa: F401 - domain errors arrive as themselves
-from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, wait_for
+from conftest import AMQP_URI, LIFECYCLE, STEPS, detect_data, gateway_signer, wait_for
+from shared.callers import COMMANDS, OFFICER, SECRETARY, may_call, sign_caller
 from shared.relay import events_exchange
 from shared.reliable_events import parked_queue_name
 
@@ -23,7 +24,55 @@ DECISION = {"decision_number": "2156/QĐ-UBND", "signer": "Chủ tịch UBND huy
 
 
 def rpc_proxy(timeout: float = 30, amqp_uri: str = AMQP_URI):
-    return ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout)
+    """A cluster proxy whose commands carry a caller signed by the test gateway (AsGateway)."""
+    return AsGateway(ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout))
+
+
+def service_kind(name: str) -> str:
+    """nominations-<instance>, awards_<council>, notifications: its kind in shared.callers.COMMANDS."""
+    return next((kind for kind in COMMANDS if name.startswith(kind)), name)
+
+
+def signed_caller(kind: str, method: str, **claims) -> dict:
+    """A caller of ``kind``'s command ``method`` in its first permitted role, signed by the test gateway."""
+    role = claims.pop("role", None) or may_call(kind, method)[0]
+    scope = {OFFICER: {"department": "hoi-nong-dan-yen-the"}, SECRETARY: {"council": "test"}}.get(role, {})
+    return sign_caller(gateway_signer(), {"sub": f"test-{role.replace('_', '-')}", "role": role} | scope | claims)
+
+
+class AsGateway:
+    """Drives services over RPC as a gateway would: each command (shared.callers.COMMANDS)
+    called without ``caller=`` gets one, signed by the test gateway; the services' check is
+    theirs as ever. ``raw`` is the proxy itself, for calls that must come unsigned."""
+
+    def __init__(self, cluster: ClusterRpcProxy):
+        self.cluster = cluster
+        self.raw = None
+
+    def __enter__(self):
+        self.raw = self.cluster.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.cluster.__exit__(*exc)
+
+    def __getattr__(self, service: str):
+        return _SignedService(getattr(self.raw, service), service_kind(service))
+
+
+class _SignedService:
+    def __init__(self, proxy, kind: str):
+        self._proxy, self._kind = proxy, kind
+
+    def __getattr__(self, method: str):
+        target = getattr(self._proxy, method)
+        if method not in COMMANDS.get(self._kind, {}):
+            return target
+
+        def call(*args, **kwargs):
+            kwargs.setdefault("caller", signed_caller(self._kind, method))
+            return target(*args, **kwargs)
+        return call
 
 
 def wait_serving(rpc, service: str, method: str, processes: dict, timeout: float = 90) -> None:

@@ -68,6 +68,7 @@ from conftest import (  # noqa: E402
     rabbitmqctl,
 )
 from nominations.application import SNAPSHOT_INTERVAL, NominationsApplication  # noqa: E402
+from rpc_helpers import AsGateway  # noqa: E402 - commands carry a caller signed as a gateway's
 from nominations.bootstrap import service_name as nominations_service  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/bench/: the fan-out part
@@ -311,7 +312,7 @@ def call_all(amqp_uri: str, calls: list[Callable[[Any], Any]], clients: int, rat
 
     def client() -> None:
         try:
-            with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60) as rpc:
+            with AsGateway(ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60)) as rpc:
                 barrier.wait()
                 while not errors:
                     try:

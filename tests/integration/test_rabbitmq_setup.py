@@ -17,8 +17,9 @@ import pytest
 import requests
 from nameko.rpc import RPC_QUEUE_TEMPLATE, RPC_REPLY_QUEUE_TEMPLATE, get_rpc_exchange
 
-from conftest import ROOT, detect_data, rabbitmqctl, start_system
+from conftest import ROOT, detect_data, rabbitmqctl, start_system, wait_for
 from notifications.ledger import DELIVERY_QUEUE
+from shared.contracts.nominations import service_name as nominations_service
 from shared.relay import events_exchange
 from shared.reliable_events import parked_queue_name, retry_queue_name
 
@@ -27,8 +28,10 @@ SCRIPT = ROOT / "deploy" / "rabbitmq-setup.sh"
 ADMIN = "guest:guest"  # this machine's broker administrator, as in conftest
 
 
-def run_setup(vhost: str, user: str, password: str) -> subprocess.CompletedProcess:
+def run_setup(vhost: str, user: str, password: str, worker_password: str | None = None) -> subprocess.CompletedProcess:
     env = os.environ | {"RABBITMQ_VHOST": vhost, "RABBITMQ_USER": user, "RABBITMQ_PASSWORD": password}
+    if worker_password is not None:
+        env["RABBITMQ_WORKER_PASSWORD"] = worker_password
     return subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -41,15 +44,17 @@ def can_authenticate(user: str, password: str) -> bool:
 def deployment():
     """A vhost and user made by the script; the administrator may look into the vhost."""
     name = f"exemplars_setup_{uuid.uuid4().hex[:10]}"
-    password = secrets.token_hex(16)
+    password, worker_password = secrets.token_hex(16), secrets.token_hex(16)
     try:
-        done = run_setup(name, name, password)
+        done = run_setup(name, name, password, worker_password)
         assert done.returncode == 0, done.stderr
         rabbitmqctl("set_permissions", "-p", name, ADMIN.split(":")[0], ".*", ".*", ".*")
         yield {"vhost": name, "user": name, "password": password,
                "uri": f"amqp://{name}:{password}@127.0.0.1:5672/{name}",
+               "worker_uri": f"amqp://{name}-worker:{worker_password}@127.0.0.1:5672/{name}",
                "admin_uri": f"amqp://{ADMIN}@127.0.0.1:5672/{name}"}
     finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_user", f"{name}-worker"], capture_output=True, timeout=60)
         subprocess.run(["rabbitmqctl", "-q", "delete_user", name], capture_output=True, timeout=60)
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=120)
 
@@ -130,6 +135,47 @@ def test_the_user_can_do_nothing_else(deployment, attempt):
             attempt(conn)
 
 
+def test_the_delivery_workers_user_takes_retries_and_parks_jobs(deployment):
+    with kombu.Connection(deployment["worker_uri"], transport_options={"confirm_publish": True}) as conn:
+        channel = conn.channel()
+        jobs = kombu.Queue(DELIVERY_QUEUE, durable=True)(channel)
+        jobs.declare()
+        parked = kombu.Queue(parked_queue_name(DELIVERY_QUEUE), durable=True)(channel)
+        parked.declare()
+        kombu.Queue(retry_queue_name(DELIVERY_QUEUE, 200), durable=True, queue_arguments={
+            "x-message-ttl": 200, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": DELIVERY_QUEUE,
+        })(channel).declare()
+        producer = kombu.Producer(channel)
+        producer.publish({"retried": 1}, exchange="", routing_key=retry_queue_name(DELIVERY_QUEUE, 200))
+        producer.publish({"parked": 1}, exchange="", routing_key=parked_queue_name(DELIVERY_QUEUE))
+        assert wait_get(jobs).payload == {"retried": 1}  # back from the delay queue
+        assert wait_get(parked).payload == {"parked": 1}
+
+
+@pytest.mark.parametrize("attempt", [
+    pytest.param(lambda c: kombu.Producer(c.default_channel).publish(
+        {"args": ["case", "decide", {}], "kwargs": {}}, exchange=get_rpc_exchange({}),
+        routing_key="awards_huyen_yen_the.change_case", reply_to=str(uuid.uuid4())), id="send-an-rpc-command"),
+    pytest.param(lambda c: kombu.Queue(RPC_QUEUE_TEMPLATE.format("awards_huyen_yen_the"), durable=True)(
+        c.channel()).declare(), id="declare-an-rpc-queue"),
+    pytest.param(lambda c: c.channel().basic_get(RPC_QUEUE_TEMPLATE.format("awards_huyen_yen_the")),
+                 id="take-another-services-commands"),
+    pytest.param(lambda c: kombu.Producer(c.default_channel).publish(
+        {}, exchange=events_exchange("awards"), routing_key="award.granted.district.huyen-yen-the"),
+        id="publish-an-event"),
+])
+def test_the_delivery_workers_user_can_send_no_command_nor_event(deployment, attempt):
+    """A worker's credentials (it holds webhook secrets and talks to the outside) reach no service."""
+    with kombu.Connection(deployment["admin_uri"]) as admin:  # the targets exist, as in a running system
+        channel = admin.channel()
+        kombu.Queue(RPC_QUEUE_TEMPLATE.format("awards_huyen_yen_the"), exchange=get_rpc_exchange({}),
+                    routing_key="awards_huyen_yen_the.*", durable=True)(channel).declare()
+        kombu.Exchange(events_exchange("awards").name, "topic", durable=True)(channel).declare()
+    with kombu.Connection(deployment["worker_uri"], transport_options={"confirm_publish": True}) as conn:
+        with pytest.raises(amqp.exceptions.AccessRefused):
+            attempt(conn)
+
+
 def test_the_user_has_no_other_vhost_and_no_management_access(deployment):
     with pytest.raises(amqp.exceptions.NotAllowed):
         with kombu.Connection(f"amqp://{deployment['user']}:{deployment['password']}@127.0.0.1:5672/") as conn:
@@ -164,11 +210,18 @@ def test_rerunning_rotates_the_password_and_refuses_an_unsafe_one(deployment):
 @pytest.fixture(scope="module")
 def system_as_setup_user(tmp_path_factory, deployment):
     """Every service of `make run`, connected as the script's user instead of the administrator."""
-    yield from start_system(tmp_path_factory, extra_env={"AMQP_URI": deployment["uri"]})
+    yield from start_system(tmp_path_factory, extra_env={"AMQP_URI": deployment["uri"]},
+                            worker_env={"AMQP_URI": deployment["worker_uri"]})
 
 
 def test_the_whole_system_runs_as_that_user(deployment, system_as_setup_user):
     system = system_as_setup_user  # started, and every council answered the gateway over RPC
+    recipient = f"setup-{uuid.uuid4().hex[:8]}"
+    subscribed = requests.post(system.url("/subscriptions"), timeout=30, headers=system.auth_for("/subscriptions"),
+                               json={"recipient_id": recipient, "recipient_kind": "unit", "name": "Phòng thử",
+                                     "event_types": ["exemplar.detected"], "channels": [{"channel": "inbox"}]})
+    assert subscribed.status_code == 201, subscribed.text
+    time.sleep(1.5)  # the subscription reaches the read model before the event
     with kombu.Connection(deployment["admin_uri"]) as admin:
         watch = kombu.Queue(f"watch-{uuid.uuid4().hex[:8]}", exchange=events_exchange("nominations"),
                             routing_key="#", exclusive=True)(admin.channel())
@@ -179,3 +232,27 @@ def test_the_whole_system_runs_as_that_user(deployment, system_as_setup_user):
         published = wait_get(watch, timeout=30)  # the relay published it as that user
         event = json.loads(published.body) if isinstance(published.body, (str, bytes)) else published.payload
         assert event["type"] == "exemplar.detected" and event["aggregate_id"] == created.json()["id"]
+    # the delivery worker, connected as the workers' user (no RPC), delivered it
+    inbox = wait_for(lambda: requests.get(system.url(f"/inbox/{recipient}"), timeout=30,
+                                          headers=system.auth_for(f"/inbox/{recipient}")).json()["items"],
+                     what="the delivery to the inbox")
+    assert len(inbox) == 1
+
+
+def test_a_command_the_workers_user_slips_onto_an_rpc_queue_names_no_method(deployment, system_as_setup_user):
+    """The default exchange, which a worker needs to retry and park, reaches any queue; but a
+    message through it carries the queue's name as its routing key, and nameko finds the method
+    by ``<service>.<method>``: the service takes it off its queue and runs nothing."""
+    system = system_as_setup_user
+    service = nominations_service(system.env["NOMINATIONS_INSTANCE_ID"])
+    listed = requests.get(system.url("/exemplars"), headers=system.auth_for("/exemplars"), timeout=30).json()
+    with kombu.Connection(deployment["worker_uri"], transport_options={"confirm_publish": True}) as conn:
+        kombu.Producer(conn.default_channel).publish(
+            {"args": [detect_data()], "kwargs": {}}, exchange="", routing_key=RPC_QUEUE_TEMPLATE.format(service),
+            reply_to=str(uuid.uuid4()), correlation_id=str(uuid.uuid4()), serializer="json")
+    with kombu.Connection(deployment["admin_uri"]) as admin:
+        wait_for(lambda: admin.channel().queue_declare(RPC_QUEUE_TEMPLATE.format(service), passive=True
+                                                       ).message_count == 0, what="the service taking it")
+    time.sleep(1)  # a worker it might have started would have stored by now
+    after = requests.get(system.url("/exemplars"), headers=system.auth_for("/exemplars"), timeout=30).json()
+    assert after["total"] == listed["total"]

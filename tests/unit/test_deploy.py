@@ -94,8 +94,9 @@ APP_SERVICES = {
 }
 NO_DATABASE_OF_ITS_OWN = {"gateway", "audit"}  # the audit service reads everyone's, read-only
 DEPARTMENTS = {"nominations-hoi-nong-dan-yen-the", "nominations-lien-doan-lao-dong-yen-the"}
-SIGNING = DEPARTMENTS | set(COUNCILS) | {"notifications"}
-REQUIRED_ENV = {"RABBITMQ_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_PASSWORD",
+LOGS = DEPARTMENTS | set(COUNCILS) | {"notifications"}  # the instances with a log of their own
+SIGNING = LOGS | {"gateway"}  # and the gateway, which signs callers (shared/callers.py)
+REQUIRED_ENV = {"RABBITMQ_PASSWORD", "RABBITMQ_WORKER_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_PASSWORD",
                 "AUDITOR_DB_PASSWORD", "SMTP_HOST"}
 SECRETISH = re.compile(r"PASS|SECRET|COOKIE|TOKEN|KEY", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"://[^/:@\s]+:([^@\s]+)@")
@@ -107,6 +108,8 @@ def instance_of(service: str, env: dict) -> str:
         return env["NOMINATIONS_INSTANCE_ID"]
     if service.startswith("awards"):
         return council_instance(env["AWARDS_JURISDICTION"])
+    if service == "gateway":
+        return env.get("GATEWAY_INSTANCE_ID", "gateway")
     return env["NOTIFICATIONS_INSTANCE_ID"]
 
 
@@ -134,7 +137,7 @@ def auditor_script_databases() -> set[str]:
 def expected_audit_sources(services: dict[str, dict]) -> dict[tuple[str, str], str]:
     """(service, instance) -> the database URL of each instance a file runs, given each service's env."""
     expected = {}
-    for name in SIGNING:
+    for name in LOGS:
         env = services[name]
         kind = name.split("-")[0]
         expected[(kind, instance_of(name, env))] = env[launcher.database_variable(APP_SERVICES[name])]
@@ -356,14 +359,17 @@ def test_the_compose_audit_service_reads_every_instance_as_the_auditors_role(com
     raw = env_of(compose_raw["services"]["audit"])
     passwords = URL_PASSWORD.findall(raw["AUDIT_SOURCES"].replace(f"${{{AUDITOR_PASSWORD}:?set {AUDITOR_PASSWORD}}}",
                                                                   "$AUDITOR"))
-    assert passwords == ["$AUDITOR"] * len(SIGNING), "each URL takes the auditors' password from the environment"
+    assert passwords == ["$AUDITOR"] * len(LOGS), "each URL takes the auditors' password from the environment"
     for name in ("audit", "gateway"):
         raw = env_of(compose_raw["services"][name])
         assert not any("POSTGRES_PASSWORD" in str(v) for v in raw.values()), f"{name} holds the services' password"
-        # public keys only: the trusted folder read-only, no private key among its secrets
+        # public keys, read-only; of the private keys the audit service holds none, the gateway only its
+        # own (it signs the caller of each command, shared/callers.py)
         service = compose["services"][name]
         assert service["volumes"] == [f"./deploy/keys/trusted:{env_of(service)['TRUSTED_KEYS_DIR']}:ro"]
-        assert all("/private/" not in compose["secrets"][s["source"]]["file"] for s in service.get("secrets", []))
+        private = [compose["secrets"][s["source"]]["file"] for s in service.get("secrets", [])
+                   if "/private/" in compose["secrets"][s["source"]]["file"]]
+        assert private == (["./deploy/keys/private/gateway.key"] if name == "gateway" else [])
     # the gateway serves HTTP: no database of any kind, not even the auditors' view
     gateway = env_of(compose["services"]["gateway"])
     assert not {"AUDIT_SOURCES", AUDITOR_PASSWORD} & set(gateway)
@@ -481,7 +487,7 @@ def test_a_script_granting_more_or_less_is_refused(old, new):
 
 # --- the services read what the deployments set ------------------------------------------
 
-@pytest.mark.parametrize("service", ["nominations", "awards", "notifications"])
+@pytest.mark.parametrize("service", ["nominations", "awards", "notifications", "gateway"])
 def test_each_signing_service_reads_its_key_file_from_the_environment(service, monkeypatch):
     """A deployment sets SIGNING_KEY_FILE; a config.yml that dropped it would make the
     instance create a throw-away key in the (read-only) trusted keys folder instead."""
@@ -742,7 +748,9 @@ def test_the_kubernetes_audit_service_reads_every_instance_as_the_auditors_role(
                 if isinstance(v, dict) and "secretKeyRef" in v]
         assert "exemplars-postgres" not in refs, f"{name} must not hold the services' password"
         pod = deployments[name]["spec"]["template"]["spec"]
-        assert all(not v.get("secret", {}).get("secretName", "").startswith("exemplars-key-") for v in pod["volumes"])
+        keys = [v["secret"]["secretName"] for v in pod["volumes"]
+                if v.get("secret", {}).get("secretName", "").startswith("exemplars-key-")]
+        assert keys == (["exemplars-key-gateway"] if name == "gateway" else []), f"{name}: its own key, no service's"
     gateway = services["gateway"]
     assert not {"AUDIT_SOURCES", AUDITOR_PASSWORD} & set(gateway), "the gateway holds no database setting"
     assert not any("postgresql://" in str(v) for v in gateway.values())

@@ -14,7 +14,7 @@ from awards.bootstrap import DEFAULT_JURISDICTION, build, configured_jurisdictio
 from shared.catalog import load_catalog
 from shared.council_queues import routing_keys, service_name
 from shared.errors import DomainError
-from shared.nameko_support import RuntimeProvider
+from shared.nameko_support import CallerCheck, RuntimeProvider
 from shared.observability import Observability
 from shared.reliable_events import reliable_event_handler
 from shared.rpc import rpc
@@ -34,6 +34,7 @@ class AwardsService:
     name = service_name(os.environ.get("AWARDS_JURISDICTION", DEFAULT_JURISDICTION))
     runtime = RuntimeProvider(build)
     observability = Observability()  # /metrics, the call's request id in its log lines
+    callers = CallerCheck("awards")  # commands take only a gateway-signed caller (shared.callers)
 
     @reliable_event_handler("nominations", "council", routes=routes("nominations"), ordered=True)
     def on_nominations_event(self, event: WireEvent):
@@ -54,12 +55,12 @@ class AwardsService:
 
     @rpc(expected_exceptions=DomainError)
     def change_case(self, case_id, command, data, caller=None):
-        """``caller``: who asks and their retry key (shared.requests.Caller)."""
-        return self.runtime.app.change_case(case_id, command, data, caller)
+        """``caller``: who asks and their retry key, signed by the gateway (shared.callers)."""
+        return self.runtime.app.change_case(case_id, command, data, self.callers("change_case", caller))
 
     @rpc(expected_exceptions=DomainError)
     def revoke_award(self, award_id, data, caller=None):
-        return self.runtime.app.revoke_award(award_id, data, caller)
+        return self.runtime.app.revoke_award(award_id, data, self.callers("revoke_award", caller))
 
     @rpc(expected_exceptions=DomainError)
     def awards(self, filters=None):

@@ -29,23 +29,17 @@ from pathlib import Path
 
 import jwt
 
-from shared.errors import DomainError, InvalidInput
+from shared.callers import AUDITOR, OFFICER, OPERATOR, ROLE_NAMES_VI, ROLES, SECRETARY  # noqa: F401
+from shared.errors import REALM, AccessDenied, Forbidden, InvalidInput, Unauthenticated  # noqa: F401 - ours too
 from shared.persistence import VAR_DIR
 
 log = logging.getLogger(__name__)
 
-OFFICER, SECRETARY, AUDITOR, OPERATOR = ROLES = ("department_officer", "council_secretary", "auditor", "operator")
 READ_ONLY = frozenset({AUDITOR})
 READ_METHODS = frozenset({"GET", "HEAD"})
-ROLE_NAMES_VI = {
-    OFFICER: "cán bộ đơn vị",
-    SECRETARY: "thư ký hội đồng",
-    AUDITOR: "cán bộ kiểm tra",
-    OPERATOR: "cán bộ vận hành",
-}
 
 ALGORITHM = "HS256"  # fixed here, never taken from the token (RFC 8725 §2.1)
-ISSUER = "exemplars"
+ISSUER = REALM
 AUDIENCE = "exemplars-gateway"  # a token minted for something else with the same secret is refused
 LEEWAY = dt.timedelta(seconds=30)  # clocks of the issuing and the checking machine may differ a little
 DEFAULT_LIFETIME = dt.timedelta(hours=12)
@@ -58,31 +52,7 @@ SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 
 # -- refusals ----------------------------------------------------------------------------
 
-class AccessDenied(DomainError):
-    """A request refused for who sent it; ``detail`` is the reason code."""
-
-    detail_key = "reason"
-
-
-class Unauthenticated(AccessDenied):
-    """401: no token, or one we cannot trust."""
-
-    http_status = 401
-    kind = "unauthenticated"
-
-    @property
-    def challenge(self) -> str:
-        """The WWW-Authenticate value (RFC 6750 §3): ``invalid_token`` once a token was sent."""
-        if self.detail == "no-token":
-            return f'Bearer realm="{ISSUER}"'
-        return f'Bearer realm="{ISSUER}", error="invalid_token"'
-
-
-class Forbidden(AccessDenied):
-    """403: a valid token whose role or scope does not cover the request."""
-
-    http_status = 403
-    kind = "forbidden"
+# AccessDenied, Unauthenticated, Forbidden: shared.errors (the services refuse callers too).
 
 
 MSG_NO_TOKEN = "Cần đăng nhập: yêu cầu phải kèm mã truy cập (Authorization: Bearer …)."

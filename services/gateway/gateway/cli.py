@@ -61,13 +61,24 @@ def nominations_call(method: str, *args):
 
 def caller(idempotency_key: str | None) -> dict:
     """Who asks from this terminal, and the retry key: one per command, or the one given, so
-    running the same command again with ``--idempotency-key`` never changes anything twice."""
+    running the same command again with ``--idempotency-key`` never changes anything twice.
+
+    Signed, as the gateway signs its callers (shared.callers), with the gateway's instance key
+    (SIGNING_KEY_FILE; without one, its development key in TRUSTED_KEYS_DIR or var/keys/):
+    the services take commands from nobody else. Until the CLI talks HTTP to the gateway."""
+    from shared.callers import CLI, GATEWAY_INSTANCE, sign_caller
+    from shared.signing import signer_from_config
+    from shared.trust import GATEWAY
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # a container's user without a name
         user = str(os.getuid())
-    return {"sub": f"cli.{user}"[:100], "role": "cli",
-            "idempotency_key": idempotency_key or uuid.uuid4().hex}
+    signer = signer_from_config({"SIGNING_KEY_FILE": os.environ.get("SIGNING_KEY_FILE"),
+                                 "TRUSTED_KEYS_DIR": os.environ.get("TRUSTED_KEYS_DIR")},
+                                os.environ.get("GATEWAY_INSTANCE_ID") or GATEWAY_INSTANCE, service=GATEWAY)
+    return sign_caller(signer, {"sub": f"cli.{user}"[:100], "role": CLI,
+                                "idempotency_key": idempotency_key or uuid.uuid4().hex})
 
 
 IDEMPOTENCY = click.option("--idempotency-key", default=None,
@@ -563,13 +574,13 @@ def preferences(subscription_id: str, muted: bool, digest: bool, quiet: str | No
 @click.argument("subscription_id")
 @click.option("--secret", default="", help="Khóa mới dạng whsec_…; bỏ trống: hệ thống tự tạo.")
 def rotate_secret(subscription_id: str, secret: str) -> None:
-    emit(call("notifications", "rotate_secret", subscription_id, {"secret": secret} if secret else {}))
+    emit(call("notifications", "rotate_secret", subscription_id, {"secret": secret} if secret else {}, caller(None)))
 
 
 @main.command(name="reseal-secrets", help="Niêm phong lại mọi khóa ký webhook bằng khóa mới nhất của dịch vụ "
               "(sau khi thêm khóa mới vào đầu tệp NOTIFICATIONS_SECRETS_KEY_FILE).")
 def reseal_secrets() -> None:
-    emit(call("notifications", "reseal_secrets"))
+    emit(call("notifications", "reseal_secrets", caller(None)))
 
 
 @main.command(help="Hộp thư thông báo trong ứng dụng, mới nhất trước.")
@@ -604,7 +615,7 @@ def parked(limit: int, offset: int) -> None:
 @main.command(help="Gửi lại các thông báo bị giữ lại.")
 @click.argument("delivery_ids", nargs=-1, required=True)
 def replay(delivery_ids) -> None:
-    emit(call("notifications", "replay", list(delivery_ids)))
+    emit(call("notifications", "replay", list(delivery_ids), caller(None)))
 
 
 @main.command(help="Danh mục: lĩnh vực, phong trào, loại đối tượng, hình thức khen thưởng.")

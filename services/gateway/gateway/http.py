@@ -14,6 +14,7 @@ makes (shared.observability). The gateway's own /metrics is on GATEWAY_METRICS_A
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import logging
@@ -46,6 +47,10 @@ from shared.council_queues import waiting
 from shared.errors import DomainError, InvalidInput, NotFound
 from shared.observability import (REQUEST_ID_KEY, MetricsServer, Observability, current_request_id, http_metrics,
                                   new_request_id, reset_request_id, set_request_id, valid_request_id)
+from shared import callers
+from shared.callers import GATEWAY_INSTANCE, may_call, sign_caller
+from shared.signing import signer_from_config
+from shared.trust import GATEWAY
 from shared.validation import Page, parse
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,8 @@ AUDIT_TIMEOUT_S = float(os.environ.get("GATEWAY_AUDIT_TIMEOUT_S", "1800"))
 # councils it does not run, such as the central one, whose cases wait in their queues.
 RUNNING_COUNCILS = tuple(c for c in os.environ.get(
     "EXEMPLARS_COUNCILS", "huyen-yen-the,tinh-bac-giang,xa-yen-the,tinh-bac-ninh").split(",") if c)
+# A command's signed caller lasts while its request waits (shared.callers bounds it).
+CALLER_LIFETIME = min(max(dt.timedelta(seconds=RPC_TIMEOUT_S), callers.LIFETIME), callers.MAX_LIFETIME)
 # Request bodies are read up to this size, no further (413 beyond it); commands are small.
 MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(256 * 1024)))
 JURISDICTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
@@ -222,12 +229,15 @@ PRINCIPAL = "exemplars.principal"  # where @requires leaves the caller, in the W
 
 class AccessSettings(DependencyProvider):
     """The token secret and the department whose exemplars this gateway records, read once
-    at start: a missing or short secret file stops the gateway instead of refusing everyone."""
+    at start: a missing or short secret file stops the gateway instead of refusing everyone;
+    and the gateway's own instance key, which signs each command's caller (shared.callers)."""
 
     def setup(self):
         config = self.container.config
         self.secret = access.load_secret(config.get("GATEWAY_TOKEN_SECRET_FILE") or None)
         self.department = config.get("NOMINATIONS_DEPARTMENT") or "hoi-nong-dan-yen-the"
+        self.signer = signer_from_config(config, config.get("GATEWAY_INSTANCE_ID") or GATEWAY_INSTANCE,
+                                         service=GATEWAY)
 
     def get_dependency(self, worker_ctx):
         return self
@@ -356,14 +366,16 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, as sha
 
 
 def caller_of(request) -> dict:
-    """Who asks (the token's subject and role) and the retry key of ``Idempotency-Key``: a POST
-    retried with the same key gets the first attempt's answer instead of making a second change."""
+    """Who asks (the token's subject, role and scope) and the retry key of ``Idempotency-Key``: a
+    POST retried with the same key gets the first attempt's answer instead of making a second
+    change. The services take it only signed (GatewayService.caller)."""
     principal = principal_of(request)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidInput("Tiêu đề Idempotency-Key phải là 1–200 ký tự ASCII in được, không có dấu cách.",
                            "malformed Idempotency-Key header", "Idempotency-Key")
-    return {"sub": principal.sub, "role": principal.role, "idempotency_key": key}
+    return {"sub": principal.sub, "role": principal.role, "department": principal.department,
+            "council": principal.council, "idempotency_key": key}
 
 
 def answered(status: int, answer: dict) -> Response:
@@ -401,6 +413,11 @@ class GatewayService:
     settings = AccessSettings()
     reference = Reference()
     observability = Observability()  # /metrics on METRICS_ADDRESS, the request id in RPC and log lines
+
+    def caller(self, request) -> dict:
+        """The ``caller=`` of a command: who asks, signed with this gateway's key for as long as
+        the request waits for its answer (a minute at least, five at most)."""
+        return sign_caller(self.settings.signer, caller_of(request), lifetime=CALLER_LIFETIME)
 
     def own_exemplar(self, request, exemplar_id) -> dict | None:
         """An officer's exemplar (its summary) or a 403; other roles pass unchecked (None)."""
@@ -448,11 +465,11 @@ class GatewayService:
 
     @http("POST", "/exemplars")
     @translated
-    @requires(OFFICER)
+    @requires(*may_call("nominations", "detect"))
     def detect(self, request):
         # the nominations service records every exemplar under its own department
         access.check_department(principal_of(request), self.settings.department)
-        created = self.nominations.detect(body_of(request), caller_of(request))
+        created = self.nominations.detect(body_of(request), self.caller(request))
         response = answered(201, created)
         response.headers["Location"] = f"/exemplars/{created['id']}"
         return response
@@ -480,14 +497,14 @@ class GatewayService:
 
     @http("POST", "/exemplars/<string:exemplar_id>/<string:action>")
     @translated
-    @requires(OFFICER)
+    @requires(*may_call("nominations", "change"))
     def change(self, request, exemplar_id, action):
         self.own_exemplar(request, exemplar_id)  # the department never changes, so checking first is enough
         if action not in ACTIONS:
             raise InvalidInput(f"Thao tác «{action}» không tồn tại.", f"unknown action {action!r}", "action")
         data = body_of(request)
         expected = expected_version_of(request, data)
-        return answered(200, self.nominations.change(exemplar_id, ACTIONS[action], data, expected, caller_of(request)))
+        return answered(200, self.nominations.change(exemplar_id, ACTIONS[action], data, expected, self.caller(request)))
 
     # -- councils (awards service instances) ---------------------------------------------
 
@@ -531,19 +548,19 @@ class GatewayService:
 
     @http("POST", "/councils/<string:council>/cases/<string:case_id>/<string:action>")
     @translated
-    @requires(SECRETARY)
+    @requires(*may_call("awards", "change_case"))
     def change_case(self, request, council, case_id, action):
         if action not in CASE_ACTIONS:
             raise InvalidInput(f"Thao tác «{action}» không tồn tại.", f"unknown action {action!r}", "action")
         return answered(200, council_proxy(self.rpc, council).change_case(
-            case_id, CASE_ACTIONS[action], body_of(request), caller_of(request)))
+            case_id, CASE_ACTIONS[action], body_of(request), self.caller(request)))
 
     @http("POST", "/councils/<string:council>/awards/<string:award_id>/revocation")
     @translated
-    @requires(SECRETARY)
+    @requires(*may_call("awards", "revoke_award"))
     def revoke(self, request, council, award_id):
         return answered(200, council_proxy(self.rpc, council).revoke_award(award_id, body_of(request),
-                                                                          caller_of(request)))
+                                                                          self.caller(request)))
 
     @http("GET", "/councils/<string:council>/awards")
     @translated
@@ -560,23 +577,23 @@ class GatewayService:
 
     @http("POST", "/subscriptions")
     @translated
-    @requires(OFFICER, OPERATOR)
+    @requires(*may_call("notifications", "subscribe"))
     def subscribe(self, request):
         data = access.subscription(principal_of(request), body_of(request))
-        return answered(201, self.notifications.subscribe(data, caller_of(request)))
+        return answered(201, self.notifications.subscribe(data, self.caller(request)))
 
     @http("POST", "/subscriptions/<string:subscription_id>/preferences")
     @translated
-    @requires(OFFICER, OPERATOR)
+    @requires(*may_call("notifications", "change_preferences"))
     def preferences(self, request, subscription_id):
         return answered(200, self.notifications.change_preferences(subscription_id, body_of(request),
-                                                                   caller_of(request)))
+                                                                   self.caller(request)))
 
     @http("POST", "/subscriptions/<string:subscription_id>/cancellation")
     @translated
-    @requires(OFFICER, OPERATOR)
+    @requires(*may_call("notifications", "cancel"))
     def cancel_subscription(self, request, subscription_id):
-        return answered(200, self.notifications.cancel(subscription_id, body_of(request), caller_of(request)))
+        return answered(200, self.notifications.cancel(subscription_id, body_of(request), self.caller(request)))
 
     @http("GET", "/inbox/<string:recipient_id>")
     @translated
@@ -588,11 +605,12 @@ class GatewayService:
 
     @http("POST", "/inbox/<string:recipient_id>/read")
     @translated
-    @requires(OFFICER, SECRETARY, OPERATOR)
+    @requires(*may_call("notifications", "mark_read"))
     def mark_read(self, request, recipient_id):
         access.check_recipient(principal_of(request), recipient_id)
         ids = parse(DeliveryIds, body_of(request)).delivery_ids
-        return json_response(200, {"marked": self.notifications.mark_read(recipient_id, list(ids))})
+        return json_response(200, {"marked": self.notifications.mark_read(recipient_id, list(ids),
+                                                                          self.caller(request))})
 
     @http("GET", "/deliveries")
     @translated
@@ -611,10 +629,10 @@ class GatewayService:
 
     @http("POST", "/operator/replay")
     @translated
-    @requires(OPERATOR)
+    @requires(*may_call("notifications", "replay"))
     def replay(self, request):
         ids = parse(DeliveryIds, body_of(request)).delivery_ids
-        return json_response(200, {"replayed": self.notifications.replay(list(ids))})
+        return json_response(200, {"replayed": self.notifications.replay(list(ids), self.caller(request))})
 
     # -- auditors: read-only views computed from the logs, by the audit service -------------
 

@@ -8,7 +8,7 @@ by side, the councils' events one copy at a time, so each exemplar's steps land 
 from nominations.bootstrap import build
 from shared.contracts.nominations import configured_instance, service_name
 from shared.errors import DomainError
-from shared.nameko_support import RuntimeProvider
+from shared.nameko_support import CallerCheck, RuntimeProvider
 from shared.observability import Observability
 from shared.reliable_events import reliable_event_handler
 from shared.rpc import rpc
@@ -19,6 +19,7 @@ class NominationsService:
     name = service_name(configured_instance())
     runtime = RuntimeProvider(build)
     observability = Observability()  # /metrics, the call's request id in its log lines
+    callers = CallerCheck("nominations")  # commands take only a gateway-signed caller (shared.callers)
 
     @reliable_event_handler("awards", "#", ordered=True)
     def on_awards_event(self, event: WireEvent):
@@ -27,12 +28,12 @@ class NominationsService:
 
     @rpc(expected_exceptions=DomainError)
     def detect(self, data, caller=None):
-        """``caller``: who asks and their retry key (shared.requests.Caller)."""
-        return self.runtime.app.detect(data, caller)
+        """``caller``: who asks and their retry key, signed by the gateway (shared.callers)."""
+        return self.runtime.app.detect(data, self.callers("detect", caller))
 
     @rpc(expected_exceptions=DomainError)
     def change(self, exemplar_id, command, data, expected_version=None, caller=None):
-        return self.runtime.app.change(exemplar_id, command, data, expected_version, caller)
+        return self.runtime.app.change(exemplar_id, command, data, expected_version, self.callers("change", caller))
 
     @rpc(expected_exceptions=DomainError)
     def get(self, exemplar_id):

@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 from notifications.bootstrap import build
 from notifications.ledger import DELIVERY_QUEUE
 from shared.errors import DomainError
-from shared.nameko_support import RuntimeProvider
+from shared.nameko_support import CallerCheck, RuntimeProvider
 from shared.observability import Observability
 from shared.reliable_events import reliable_event_handler
 from shared.rpc import rpc
@@ -70,6 +70,7 @@ class NotificationsService:
     name = "notifications"
     runtime = NotificationsRuntimeProvider(build)
     observability = Observability()  # /metrics on METRICS_ADDRESS, the call's request id in its log lines
+    callers = CallerCheck("notifications")  # commands take only a gateway-signed caller (shared.callers)
 
     @reliable_event_handler("nominations", "#")
     def on_nominations_event(self, event: WireEvent):
@@ -87,27 +88,29 @@ class NotificationsService:
 
     @rpc(expected_exceptions=DomainError)
     def subscribe(self, data, caller=None):
-        """``caller``: who asks and their retry key (shared.requests.Caller)."""
-        return self.runtime.app.subscribe(data, caller)
+        """``caller``: who asks and their retry key, signed by the gateway (shared.callers)."""
+        return self.runtime.app.subscribe(data, self.callers("subscribe", caller))
 
     @rpc(expected_exceptions=DomainError)
     def change_preferences(self, subscription_id, data, caller=None):
-        return self.runtime.app.change_preferences(subscription_id, data, caller)
+        return self.runtime.app.change_preferences(subscription_id, data, self.callers("change_preferences", caller))
 
     @rpc(expected_exceptions=DomainError)
     def cancel(self, subscription_id, data=None, caller=None):
-        return self.runtime.app.cancel(subscription_id, data or {}, caller)
+        return self.runtime.app.cancel(subscription_id, data or {}, self.callers("cancel", caller))
 
     @rpc(expected_exceptions=DomainError)
-    def rotate_secret(self, subscription_id, data=None):
+    def rotate_secret(self, subscription_id, data=None, caller=None):
         """A new webhook secret for the subscription (``{"secret": "whsec_…"}``, or made here
         and answered once as ``webhook_secret``)."""
+        self.callers("rotate_secret", caller)
         return self.runtime.app.rotate_secret(subscription_id, data or {})
 
     @rpc(expected_exceptions=DomainError)
-    def reseal_secrets(self):
+    def reseal_secrets(self, caller=None):
         """After a new key was put first in the secrets key file: every webhook secret sealed
         under it (and any still in clear in old events), as new events."""
+        self.callers("reseal_secrets", caller)
         return self.runtime.app.reseal_secrets()
 
     @rpc(expected_exceptions=DomainError)
@@ -117,8 +120,9 @@ class NotificationsService:
         found = self.runtime.app.ledger.inbox_of(recipient_id, wanted.limit, wanted.offset)
         return found | {"items": [_jsonable(i) for i in found["items"]]}
 
-    @rpc
-    def mark_read(self, recipient_id, delivery_ids):
+    @rpc(expected_exceptions=DomainError)
+    def mark_read(self, recipient_id, delivery_ids, caller=None):
+        self.callers("mark_read", caller)
         return self.runtime.app.ledger.mark_read(recipient_id, delivery_ids)
 
     @rpc(expected_exceptions=DomainError)
@@ -138,9 +142,10 @@ class NotificationsService:
         wanted = page(limit, offset)
         return _jsonable_page(self.runtime.app.ledger.parked(wanted.limit, wanted.offset))
 
-    @rpc
-    def replay(self, delivery_ids):
+    @rpc(expected_exceptions=DomainError)
+    def replay(self, delivery_ids, caller=None):
         """Put parked deliveries back on the work queue."""
+        self.callers("replay", caller)
         chosen = self.runtime.app.ledger.parked_among(delivery_ids)
         self.runtime.app.ledger.requeue(chosen)
         self.runtime.jobs.publish(chosen)
