@@ -26,7 +26,8 @@ from shared.catalog import Catalog
 from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
-from shared.schema import create_tables, insert_ignoring_duplicates
+from shared.migrations import migrate
+from shared.schema import insert_ignoring_duplicates
 from shared.topology import Council
 from shared.validation import (CODE_MAX, NAME_MAX, OFFSET_MAX, PAGE_DEFAULT, PAGE_MAX, TEXT_MAX, Code, Name, Text,
                                parse)
@@ -177,7 +178,7 @@ class AwardsApplication(Application):
         self.council = council
         super().__init__(env=env)
         self.engine = self.recorder.datastore.engine
-        create_tables(metadata, self.engine)
+        migrate(self.engine, "awards")  # from everyone's wire events, not this log: not rebuildable
         self.consumer = IdempotentConsumer(self)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
