@@ -19,7 +19,7 @@ from typing import Callable, TypeVar
 from eventsourcing.application import Application
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, func, select
 
-from shared.schema import create_tables
+from shared.migrations import migrate
 from shared.wire import Unverified, WireEvent
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class NotItsAggregate(Unverified):
 class IdempotentConsumer:
     def __init__(self, app: Application):
         self.app = app
-        create_tables(metadata, app.recorder.datastore.engine)
+        migrate(app.recorder.datastore.engine, "consumer")
 
     @staticmethod
     def _seen(conn, event: WireEvent) -> bool:

@@ -13,7 +13,8 @@ from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String,
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
-from shared.schema import create_tables, insert_ignoring_duplicates
+from shared.migrations import migrate
+from shared.schema import insert_ignoring_duplicates
 
 positions_metadata = MetaData()
 log_positions = Table(
@@ -34,7 +35,7 @@ class LogFollower:
         self.follower = follower
         self.batch_size = batch_size
         self.engine: Engine = app.recorder.datastore.engine
-        create_tables(positions_metadata, self.engine)
+        migrate(self.engine, "positions")  # not rebuildable: the relay's row says what was published
         with self.engine.begin() as conn:  # the row always exists, so it can be locked
             insert_ignoring_duplicates(conn, log_positions, [{"follower": follower, "position": 0}])
 

@@ -1,4 +1,5 @@
-"""Creating our own tables (read models, ledgers, positions) when a process starts.
+"""Creating the read models' tables when a process starts (tables that cannot be rebuilt from
+the log change only through migrations instead: shared.migrations, under the same lock).
 
 Several processes may start at once on one database — a service and its workers, or
 scaled copies — and each creates what is missing. `CREATE TABLE` after a "does it

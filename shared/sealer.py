@@ -12,11 +12,11 @@ import logging
 import time
 
 from eventsourcing.application import Application
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, insert, inspect, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from shared.integrity import GENESIS, Checkpoint, event_hash, next_link
-from shared.schema import create_tables
+from shared.migrations import migrate
 from shared.signing import Signer
 
 log = logging.getLogger(__name__)
@@ -52,18 +52,6 @@ def checkpoint_of(row) -> Checkpoint:
                       key_id=getattr(row, "key_id", None) or "")
 
 
-def _add_key_id_column(engine) -> None:
-    """Tables made before keys had ids get the column; their rows keep verifying without it."""
-    if "key_id" in {c["name"] for c in inspect(engine).get_columns("audit_checkpoints")}:
-        return
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE audit_checkpoints ADD COLUMN key_id VARCHAR(16)"))
-    except (OperationalError, ProgrammingError) as error:
-        if "key_id" not in str(error):  # "already exists" / "duplicate column": another process won
-            raise
-
-
 class SealsRolledBack(Exception):
     """Seals or checkpoints this process made are gone: someone is rewriting the tail."""
 
@@ -83,8 +71,7 @@ class Sealer:
         # and checkpoints are deleted, re-sealing would bless whatever was put in their place.
         self._sealed_up_to = 0
         self._signed_up_to = 0
-        create_tables(metadata, self.engine)
-        _add_key_id_column(self.engine)
+        migrate(self.engine, "audit")  # tables made before keys had ids get key_id (audit_0002)
 
     def seal_pending(self, checkpoint: bool | None = None) -> int:
         """Seal everything stored so far; sign a checkpoint when enough was sealed, when the

@@ -309,7 +309,7 @@ def test_old_event_versions_replay_through_upcasters_and_snapshots_change_no_ans
 
 def test_checkpoints_signed_before_a_rotation_and_before_keys_had_ids_still_verify(sealed, catalog, tmp_path):
     """A log sealed under a key and in a table made before keys had ids, then its key rotated:
-    the new sealer adds the column, signs with the new key, and every checkpoint verifies;
+    the new sealer adds the column (migration audit_0002), signs with the new key, and every checkpoint verifies;
     the retired key no longer vouches for anything after its retirement."""
     from shared.integrity import Checkpoint
     from shared.sealer import audit_checkpoints, checkpoint_of
@@ -320,6 +320,7 @@ def test_checkpoints_signed_before_a_rotation_and_before_keys_had_ids_still_veri
     [row] = sql(db, "SELECT position, count, chain_hash, sealed_at FROM audit_checkpoints")
     legacy = Checkpoint(INSTANCE, "Nominations", row[0], row[1], row[2], row[3])  # signed the old way: no key id
     sql(db, "ALTER TABLE audit_checkpoints DROP COLUMN key_id")
+    sql(db, "DROP TABLE alembic_version_audit")  # as a database made before migrations were recorded
     sql(db, "UPDATE audit_checkpoints SET signature = %s", old_key.sign(legacy.message()))
 
     rotated = rotate_key(INSTANCE, keys, grace_s=0)

@@ -1,4 +1,5 @@
-"""Our own tables: created once by processes starting together; rows inserted ignoring duplicates."""
+"""Read models' tables: created once by processes starting together; rows inserted ignoring duplicates.
+(Tables that cannot be rebuilt from the log migrate instead: test_migrations.)"""
 
 import datetime as dt
 import threading
@@ -7,8 +8,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.orm import Session
 
+from nominations.projections import metadata as read_model_metadata
 from notifications.ledger import inbox
-from notifications.ledger import metadata as ledger_metadata
+from shared.migrations import migrate
 from shared.persistence import sqlalchemy_url
 from shared.schema import create_tables, insert_ignoring_duplicates
 
@@ -24,7 +26,7 @@ def test_concurrent_starts_create_the_tables_once_without_errors(postgres_url, t
         def start(engine):
             gate.wait()  # everyone checks "does it exist?" at the same moment
             try:
-                create_tables(ledger_metadata, engine)
+                create_tables(read_model_metadata, engine)
             except Exception as exc:  # noqa: BLE001 - collected and asserted below
                 errors.append(exc)
 
@@ -34,14 +36,14 @@ def test_concurrent_starts_create_the_tables_once_without_errors(postgres_url, t
         for thread in threads:
             thread.join()
         assert errors == [], url
-        assert set(ledger_metadata.tables) <= set(inspect(engines[0]).get_table_names())
+        assert set(read_model_metadata.tables) <= set(inspect(engines[0]).get_table_names())
         for engine in engines:
             engine.dispose()
 
 
 def test_insert_ignoring_duplicates_keeps_the_first_fills_defaults_and_joins_the_transaction(database_url):
     engine = create_engine(sqlalchemy_url(database_url))
-    create_tables(ledger_metadata, engine)
+    migrate(engine, "ledger")
     created = dt.datetime(2026, 11, 24, 8, 30, tzinfo=dt.timezone.utc)
 
     def row(n: int, subject: str) -> dict:  # no "read": the column's default (False) fills it

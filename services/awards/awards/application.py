@@ -25,7 +25,8 @@ from shared.contracts.awards import CASE_COMMANDS, REVOCATION_GROUNDS, AwardFilt
 from shared.consumer import IdempotentConsumer
 from shared.errors import ConcurrentChange, InvalidInput, NotFound
 from shared.persistence import DateAsISO
-from shared.schema import create_tables, insert_ignoring_duplicates
+from shared.migrations import migrate
+from shared.schema import insert_ignoring_duplicates
 from shared.topology import Council
 from shared.validation import (CODE_MAX, NAME_MAX, TEXT_MAX, parse)
 from shared.wire import WireEvent
@@ -98,7 +99,7 @@ class AwardsApplication(Application):
         self.council = council
         super().__init__(env=env)
         self.engine = self.recorder.datastore.engine
-        create_tables(metadata, self.engine)
+        migrate(self.engine, "awards")  # from everyone's wire events, not this log: not rebuildable
         self.consumer = IdempotentConsumer(self)
         self.writer = Writer(self, load=self.get_case, conflict=_conflict)  # the secretary's commands
 

@@ -28,7 +28,8 @@ from sqlalchemy import (
     text,
     update,
 )
-from shared.schema import create_tables, insert_ignoring_duplicates, lone_read
+from shared.migrations import migrate
+from shared.schema import insert_ignoring_duplicates, lone_read
 from shared.validation import PAGE_DEFAULT
 
 DELIVERY_QUEUE = "notifications.deliveries"  # the durable work queue the workers share
@@ -106,9 +107,7 @@ class Ledger:
         """``relaxed_connections``: the engine's connections already skip waiting for the disk."""
         self.engine = engine
         self.relax = (lambda conn: None) if relaxed_connections else relaxed_commit
-        create_tables(metadata, engine)
-        with engine.begin() as conn:  # ledgers made before 2026-11-24 had it; nothing searches by it
-            conn.execute(text("DROP INDEX IF EXISTS ix_deliveries_recipient_id"))
+        migrate(engine, "ledger")  # not rebuildable: it holds what was sent (shared.migrations)
 
     def unsent(self, delivery_ids: Sequence[str]) -> dict[str, dict]:
         """The deliveries that still have to be sent, by id (one statement for many); a
