@@ -190,6 +190,8 @@ def audit_sources(databases: dict[str, str], env: dict) -> str:
 
     sources = []
     for name, database in databases.items():
+        if name == "accounts":  # keeps no exemplar's log
+            continue
         service = name.split("-")[0]
         instance = {"nominations": env["NOMINATIONS_INSTANCE_ID"], "notifications": "notifications"}.get(service) or \
             council_service(launcher.spec_of(name)[2]["AWARDS_JURISDICTION"])

@@ -14,6 +14,7 @@ Roles:
   council_secretary   their own council's routes (/councils/<council>/…)
   auditor             every GET, never anything else
   operator            /operator/* (parked deliveries, replay), delivery status, subscriptions
+  administrator       /accounts (create, disable, list the accounts of the web pages)
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from shared.persistence import VAR_DIR
 
 log = logging.getLogger(__name__)
 
-OFFICER, SECRETARY, AUDITOR, OPERATOR = ROLES = ("department_officer", "council_secretary", "auditor", "operator")
+OFFICER, SECRETARY, AUDITOR, OPERATOR, ADMIN = ROLES = (
+    "department_officer", "council_secretary", "auditor", "operator", "administrator")
 READ_ONLY = frozenset({AUDITOR})
 READ_METHODS = frozenset({"GET", "HEAD"})
 ROLE_NAMES_VI = {
@@ -42,6 +44,7 @@ ROLE_NAMES_VI = {
     SECRETARY: "thư ký hội đồng",
     AUDITOR: "cán bộ kiểm tra",
     OPERATOR: "cán bộ vận hành",
+    ADMIN: "quản trị viên",
 }
 
 ALGORITHM = "HS256"  # fixed here, never taken from the token (RFC 8725 §2.1)
