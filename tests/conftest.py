@@ -179,9 +179,10 @@ class RunningSystem:
             return self.auth(access.OPERATOR)
         return self.auth(access.OFFICER)
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         exe = str(Path(sys.executable).with_name("exemplars"))
-        return subprocess.run([exe, *args], capture_output=True, text=True, env=os.environ | self.env, timeout=60)
+        return subprocess.run([exe, *args], capture_output=True, text=True, env=os.environ | self.env | (env or {}),
+                              timeout=60)
 
 
 def audit_sources(databases: dict[str, str], env: dict) -> str:

@@ -7,6 +7,7 @@ everywhere), CSRF refusals, the administrator's accounts page, and axe-core on e
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -235,6 +236,16 @@ def test_the_administrator_creates_and_disables_an_account_on_the_page(web, page
         other.context.close()
 
 
+def test_the_session_reads_the_json_routes_its_role_may_but_changes_nothing(web, page):
+    sign_in(page, web, "lan.hnd")
+    page.wait_for_url(web.url("/"))
+    listed = page.context.request.get(web.url("/exemplars"))
+    assert listed.status == 200 and listed.json()["total"] == 2  # the pages' links to JSON work signed in
+    made = page.context.request.post(web.url("/exemplars"), data=detect_data())
+    assert made.status == 401  # a change always needs a bearer token
+    assert page.context.request.get(web.url("/accounts")).status == 403
+
+
 def test_an_officer_may_not_open_the_accounts_page(web, page):
     sign_in(page, web, "lan.hnd")
     page.wait_for_url(web.url("/"))
@@ -276,3 +287,18 @@ def test_screens_each_roles_home_page_is_readable_and_accessible(web, browser, t
         assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         context.close()
+
+
+def test_exemplars_accounts_create_list_and_disable_over_http(web):
+    env = {"EXEMPLARS_URL": web.base_url, "EXEMPLARS_ACCOUNT_PASSWORD": PASSWORD}
+    made = web.cli("accounts", "create", "--user", "an.tk", "--name", "Hà Văn An", "--role", access.SECRETARY,
+                   "--council", "xa-yen-the", env=env)
+    assert made.returncode == 0 and "Đã tạo tài khoản an.tk (thư ký hội đồng)" in made.stdout, made.stderr
+    again = web.cli("accounts", "create", "--user", "an.tk", "--name", "X", "--role", access.AUDITOR, env=env)
+    assert again.returncode == 4 and "đã có người dùng" in again.stderr
+    listed = web.cli("accounts", "list", "--json", env=env)
+    assert {"an.tk", "lan.hnd"} <= {row["user_name"] for row in json.loads(listed.stdout)["items"]}
+    gone = web.cli("accounts", "disable", "an.tk", env=env)
+    assert gone.returncode == 0 and "Đã vô hiệu hoá tài khoản an.tk" in gone.stdout
+    away = web.cli("accounts", "list", env={"EXEMPLARS_URL": f"http://127.0.0.1:{free_port()}"})
+    assert away.returncode == 5 and "Không kết nối được" in away.stderr
