@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run start stop demo test test-unit bench services clean
+.PHONY: install run start stop demo test test-unit bench services browser screens clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,11 +14,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) browser
 
 # Make sure this machine's RabbitMQ and PostgreSQL are up (starting them if stopped).
 services:
 	@bash scripts/ensure-services.sh
+
+# The web tests' browser: Debian's Chromium and Vietnamese fonts, installed when missing.
+browser:
+	@bash scripts/ensure-browser.sh
 
 # Foreground: every service and the HTTP gateway; Ctrl-C stops them all.
 # WORKERS sets how many notification delivery workers share the work queue.
@@ -39,6 +43,11 @@ demo: install services
 
 test: install services
 	$(BIN)/python -m pytest -q
+
+# Screenshots of the web pages (docs/screens/, linked from the README): the whole system is
+# started as the web tests start it, and a headless Chromium signs in as each role.
+screens: install services
+	EXEMPLARS_SCREENS_DIR=docs/screens $(BIN)/python -m pytest -q tests/e2e/test_web_e2e.py -k screens
 
 # One tier at a time: unit needs no broker or database server; e2e starts the whole system.
 test-unit: install

@@ -11,3 +11,4 @@ CREATE DATABASE exemplars_tinh_bac_giang;
 CREATE DATABASE exemplars_xa_yen_the;
 CREATE DATABASE exemplars_tinh_bac_ninh;
 CREATE DATABASE exemplars_notifications;
+CREATE DATABASE exemplars_accounts;  -- accounts, sessions and sign-in failures of the web pages

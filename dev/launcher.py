@@ -41,6 +41,8 @@ SERVICES = {
     "notifications": ("notifications.service", PROJECT_ROOT / "services/notifications/config.yml", {}),
     # Read-only: the logs named in its AUDIT_SOURCES (environment_for gives it those of `make run`).
     "audit": ("audit.service", PROJECT_ROOT / "services/audit/config.yml", {}),
+    # Who may sign in to the web pages: accounts, sessions, sign-in failures (its own database).
+    "accounts": ("accounts.service", PROJECT_ROOT / "services/accounts/config.yml", {}),
     "gateway": ("gateway.http", PROJECT_ROOT / "services/gateway/config.yml", {}),
 }
 # Delivery workers share one durable work queue: `make run WORKERS=3` starts three.
@@ -66,6 +68,8 @@ def database_variable(name: str) -> str:
     """Which setting holds a service's database URL (workers use their service's database)."""
     if name.startswith("notifications"):
         return "NOTIFICATIONS_DATABASE_URL"
+    if name == "accounts":
+        return "ACCOUNTS_DATABASE_URL"
     return "NOMINATIONS_DATABASE_URL" if name == "nominations" else "AWARDS_DATABASE_URL"
 
 
@@ -90,7 +94,7 @@ def audit_sources(base: dict | None = None) -> str:
 
     sources = []
     for name in SERVICES:
-        if name in ("gateway", "audit"):
+        if name in ("gateway", "audit", "accounts"):  # accounts keep no exemplar's log
             continue
         env = environment_for(name, base)
         service = name.split("-")[0]

@@ -33,7 +33,8 @@ from shared.requests import Caller, current_request_id
 
 log = logging.getLogger(__name__)
 
-OFFICER, SECRETARY, AUDITOR, OPERATOR = ROLES = ("department_officer", "council_secretary", "auditor", "operator")
+OFFICER, SECRETARY, AUDITOR, OPERATOR, ADMIN = ROLES = (
+    "department_officer", "council_secretary", "auditor", "operator", "administrator")
 # The officers' command-line tool while it still calls RPC itself (it signs with the gateway's
 # key): it acts for the terminal's user in every role. Goes when the CLI talks HTTP.
 CLI = "cli"
@@ -42,6 +43,7 @@ ROLE_NAMES_VI = {
     SECRETARY: "thư ký hội đồng",
     AUDITOR: "cán bộ kiểm tra",
     OPERATOR: "cán bộ vận hành",
+    ADMIN: "quản trị viên",
     CLI: "công cụ dòng lệnh",
 }
 
@@ -56,6 +58,7 @@ COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
         "mark_read": (OFFICER, SECRETARY, OPERATOR), "replay": (OPERATOR,),
         "rotate_secret": (OPERATOR,), "reseal_secrets": (OPERATOR,),
     },
+    "accounts": {"create_account": (ADMIN,), "disable_account": (ADMIN,)},
 }
 
 GATEWAY_INSTANCE = "gateway"  # the gateway's instance (key) name unless GATEWAY_INSTANCE_ID says otherwise

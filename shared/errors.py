@@ -112,5 +112,14 @@ class Forbidden(AccessDenied):
     kind = "forbidden"
 
 
+class SignInRefused(DomainError):
+    """401: a wrong user name or password, a locked or disabled account, or a session that has
+    ended; ``detail`` is the reason code (the message never says which of name or password)."""
+
+    http_status = 401
+    kind = "sign-in-refused"
+    detail_key = "reason"
+
+
 ALL_ERRORS = (DomainError, InvalidInput, NotFound, RuleViolation, ConcurrentChange, IdempotencyKeyReused,
-              AccessDenied, Unauthenticated, Forbidden)
+              AccessDenied, Unauthenticated, Forbidden, SignInRefused)

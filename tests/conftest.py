@@ -190,9 +190,10 @@ class RunningSystem:
             return self.auth(access.OPERATOR)
         return self.auth(access.OFFICER)
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         exe = str(Path(sys.executable).with_name("exemplars"))
-        return subprocess.run([exe, *args], capture_output=True, text=True, env=os.environ | self.env, timeout=60)
+        return subprocess.run([exe, *args], capture_output=True, text=True, env=os.environ | self.env | (env or {}),
+                              timeout=60)
 
 
 def audit_sources(databases: dict[str, str], env: dict) -> str:
@@ -201,6 +202,8 @@ def audit_sources(databases: dict[str, str], env: dict) -> str:
 
     sources = []
     for name, database in databases.items():
+        if name == "accounts":  # keeps no exemplar's log
+            continue
         service = name.split("-")[0]
         instance = {"nominations": env["NOMINATIONS_INSTANCE_ID"], "notifications": "notifications"}.get(service) or \
             council_service(launcher.spec_of(name)[2]["AWARDS_JURISDICTION"])

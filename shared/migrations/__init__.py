@@ -20,7 +20,8 @@ subscriptions, and their bookkeeping, read_model_versions and read_model_parked 
 both again). The log itself (``<app>_events``, ``<app>_snapshots``) is the eventsourcing library's;
 its events never change shape (upcasters read old ones).
 
-Accounts, when they come, belong in the first group.
+- ``accounts``: account_sessions, account_sign_in_failures, account_directory — sessions and the
+  lock-out counter are no history, and the directory is written with each account command.
 
 Each group is a **unit**: a chain of revisions in ``versions/<unit>/``, one Alembic environment
 (``env.py``) for all of them, and a version table of its own, ``alembic_version_<unit>``. A
@@ -95,12 +96,14 @@ UNITS = {unit.name: unit for unit in (
     Unit("audit", "shared.sealer:metadata"),
     Unit("ledger", "notifications.ledger:metadata"),
     Unit("awards", "awards.application:metadata"),
+    Unit("accounts", "accounts.tables:metadata"),
 )}
 # The units each service's database holds (its workers' too): what `upgrade SERVICE` migrates.
 SERVICES = {
     "nominations": ("positions", "consumer", "audit"),
     "awards": ("positions", "consumer", "audit", "awards"),
     "notifications": ("positions", "consumer", "audit", "ledger"),
+    "accounts": ("accounts",),
 }
 
 

@@ -14,6 +14,7 @@ Roles:
   council_secretary   their own council's routes (/councils/<council>/…)
   auditor             every GET, never anything else
   operator            /operator/* (parked deliveries, replay), delivery status, subscriptions
+  administrator       /accounts (create, disable, list the accounts of the web pages)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import jwt
 
-from shared.callers import AUDITOR, OFFICER, OPERATOR, ROLE_NAMES_VI, ROLES, SECRETARY  # noqa: F401
+from shared.callers import ADMIN, AUDITOR, OFFICER, OPERATOR, ROLE_NAMES_VI, ROLES, SECRETARY  # noqa: F401
 from shared.errors import REALM, AccessDenied, Forbidden, InvalidInput, Unauthenticated  # noqa: F401 - ours too
 from shared.persistence import VAR_DIR
 

@@ -678,3 +678,5 @@ def _logs_of_make_run() -> None:
 
 audit_group.callback = _logs_of_make_run
 main.add_command(audit_group, name="audit")
+from gateway.accounts_cli import accounts as accounts_group  # noqa: E402 - the administrator's, over HTTP
+main.add_command(accounts_group, name="accounts")

@@ -34,8 +34,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 import shared.rpc  # noqa: F401 - our errors arrive as themselves
-from gateway import access, openapi
-from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLES, SECRETARY
+from gateway import access, openapi, web
+from gateway.access import ADMIN, AUDITOR, OFFICER, OPERATOR, ROLES, SECRETARY
 from gateway.openapi import ACTIONS, CASE_ACTIONS
 from shared.catalog import load_catalog
 from shared.contracts.awards import AwardFilter
@@ -148,6 +148,7 @@ class ProblemsHttpHandler(HttpRequestHandler):
 
 
 http = ProblemsHttpHandler.decorator
+web.mount(http)  # the officers' pages (gateway.web) are routes of this same server
 
 
 class AnyServiceRpc(RpcProxy):
@@ -289,7 +290,8 @@ def requires(*roles: str):
         def wrapper(self, request, *args, **kwargs):
             principal = None
             try:
-                principal = access.authenticate(self.settings.secret, request.headers.get("Authorization"))
+                principal = self.browser_principal(request) or access.authenticate(
+                    self.settings.secret, request.headers.get("Authorization"))
                 access.authorize(principal, roles, request.method)
                 if "council" in kwargs:
                     access.check_council(principal, kwargs["council"])
@@ -404,7 +406,7 @@ def council_proxy(rpc, jurisdiction: str):
     return rpc(council_service(jurisdiction))
 
 
-class GatewayService:
+class GatewayService(web.WebPages):
     name = "gateway"
     nominations = RpcProxy(nominations_service(configured_instance()))  # the department this gateway serves
     notifications = RpcProxy("notifications")
@@ -418,6 +420,20 @@ class GatewayService:
         """The ``caller=`` of a command: who asks, signed with this gateway's key for as long as
         the request waits for its answer (a minute at least, five at most)."""
         return sign_caller(self.settings.signer, caller_of(request), lifetime=CALLER_LIFETIME)
+
+    def signed_caller(self, principal: access.Principal) -> dict:
+        """The same for a signed-in browser's command (a page's form: no retry key)."""
+        return sign_caller(self.settings.signer, {"sub": principal.sub, "role": principal.role,
+                                                  "department": principal.department, "council": principal.council,
+                                                  "idempotency_key": None}, lifetime=CALLER_LIFETIME)
+
+    def browser_principal(self, request) -> access.Principal | None:
+        """A signed-in browser may GET the JSON routes its role may (the pages link to them); a
+        change always needs a bearer token, so no cross-site form can make one with the cookie."""
+        if request.method not in access.READ_METHODS or request.headers.get("Authorization"):
+            return None
+        visitor = self.visitor(request)
+        return visitor.principal if visitor else None
 
     def own_exemplar(self, request, exemplar_id) -> dict | None:
         """An officer's exemplar (its summary) or a 403; other roles pass unchecked (None)."""
@@ -443,6 +459,7 @@ class GatewayService:
             council_proxy(self.rpc, council).council()
         self.notifications.ready()
         self.audit.ready()
+        self.accounts.ready()
         return json_response(200, {"status": "ready"})
 
     @http("GET", "/openapi.json")
@@ -633,6 +650,30 @@ class GatewayService:
     def replay(self, request):
         ids = parse(DeliveryIds, body_of(request)).delivery_ids
         return json_response(200, {"replayed": self.notifications.replay(list(ids), self.caller(request))})
+
+    # -- accounts of the web pages (the administrator's; `exemplars accounts` calls these) ----
+
+    @http("GET", "/accounts")
+    @translated
+    @requires(ADMIN)
+    def list_accounts(self, request):
+        wanted = query_of(request, Page)
+        return json_response(200, self.accounts.accounts(wanted.limit, wanted.offset))
+
+    @http("POST", "/accounts")
+    @translated
+    @requires(ADMIN)
+    def create_account(self, request):
+        created = self.accounts.create_account(body_of(request), self.caller(request))
+        response = json_response(201, created)
+        response.headers["Location"] = f"/accounts/{created['user_name']}"
+        return response
+
+    @http("POST", "/accounts/<string:user_name>/disabled")
+    @translated
+    @requires(ADMIN)
+    def disable_account(self, request, user_name):
+        return json_response(200, self.accounts.disable_account(user_name, body_of(request), self.caller(request)))
 
     # -- auditors: read-only views computed from the logs, by the audit service -------------
 

@@ -17,7 +17,8 @@ from typing import Annotated
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.access import AUDITOR, OFFICER, OPERATOR, ROLE_NAMES_VI, ROLES, SECRETARY
+from gateway.access import ADMIN, AUDITOR, OFFICER, OPERATOR, ROLE_NAMES_VI, ROLES, SECRETARY
+from shared.contracts.accounts import USER_NAME_PATTERN, Disable, NewAccount
 from shared.contracts.awards import CASE_COMMANDS, AwardFilter, Revoke
 from shared.contracts.nominations import CHANGE_COMMANDS, Detect, ListFilter
 from shared.contracts.notifications import Cancel, DeliveryIds, Preferences, Subscribe
@@ -138,6 +139,7 @@ PAGE = {"type": "object", "required": ["total", "items"],
 UUID = {"type": "string", "format": "uuid"}
 CODE = {"type": "string", "pattern": CODE_PATTERN}
 IDENT = {"type": "string", "minLength": 1, "maxLength": 200}
+USER_NAME = {"type": "string", "pattern": USER_NAME_PATTERN}
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,12 @@ def _operations() -> list[Operation]:
         Operation("GET", "/operator/parked", "Thông báo bị giữ lại (một trang).", (OPERATOR, AUDITOR), query=Page,
                   response=PAGE),
         Operation("POST", "/operator/replay", "Gửi lại thông báo bị giữ lại.", (OPERATOR,), body=DeliveryIds),
+        Operation("GET", "/accounts", "Tài khoản đăng nhập trang web (một trang).", (ADMIN,), query=Page,
+                  response=PAGE),
+        Operation("POST", "/accounts", "Tạo tài khoản đăng nhập trang web.", (ADMIN,), body=NewAccount,
+                  status=201),
+        Operation("POST", "/accounts/{user_name}/disabled", "Vô hiệu hoá một tài khoản (đóng mọi phiên của nó).",
+                  (ADMIN,), body=Disable, parameters={"user_name": USER_NAME}),
         Operation("GET", "/audit/timeline/{exemplar_id}", "Dòng thời gian qua mọi dịch vụ.", (AUDITOR,),
                   query=TimelineQuery, parameters=exemplar, response=LIST, also=("text/html",)),
         Operation("GET", "/audit/as-of/{aggregate_id}", "Trạng thái tại một thời điểm.", (AUDITOR,), query=AsOfQuery,
