@@ -27,7 +27,7 @@ import requests
 from rich.console import Console
 from rich.markup import escape
 
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # sentences: the terminal wraps them, not rich
 
 DEFAULT_ADDRESS = "127.0.0.1:8000"  # dev.launcher.gateway_url(): where `make run` serves
 CONNECT_TIMEOUT_S = 5.0
@@ -40,6 +40,9 @@ MINTED_LIFETIME = dt.timedelta(minutes=10)  # one command's worth
 # a token or role that does not cover it), 5 the system cannot be reached or failed.
 EXIT_CODES = {400: 2, 404: 3, 413: 2}
 EXIT_REFUSED, EXIT_UNREACHABLE = 4, 5
+
+# A POST answered again for a retried Idempotency-Key (header Idempotent-Replayed)
+REPLAYED = "Lệnh này đã chạy với mã thử lại đó: đây là câu trả lời của lần chạy trước, không có thay đổi mới."
 
 # The gateway's roles (gateway.access.ROLES; tests/unit/test_cli.py keeps the two equal)
 ROLES_OF_TOKENS = OFFICER, SECRETARY, AUDITOR, OPERATOR = (
@@ -69,7 +72,7 @@ def os_user() -> str:
 
 
 def fail(message: str, code: int) -> None:
-    errors.print(f"[bold red]Lỗi:[/] {escape(message)}", soft_wrap=True)
+    errors.print(f"[bold red]Lỗi:[/] {escape(message)}")
     sys.exit(code)
 
 
@@ -141,6 +144,8 @@ class Client:
     def answer(self, response: requests.Response):
         content_type = response.headers.get("Content-Type", "")
         if response.ok:
+            if response.headers.get("Idempotent-Replayed") == "true":  # said aside: stdout is the API's answer
+                errors.print(REPLAYED)
             return response.json() if "json" in content_type else response.text
         problem = None
         if "json" in content_type:

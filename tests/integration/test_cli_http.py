@@ -5,7 +5,11 @@ tokens it is given sent as they are, and the operators' secret routes."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import requests
 
@@ -24,10 +28,6 @@ def detected(system, **extra) -> str:
 
 def with_env(system, **env):
     """``system.cli`` with more environment (COLUMNS, a token)."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     def run(*args):
         return subprocess.run([str(Path(sys.executable).with_name("exemplars")), *args], capture_output=True,
@@ -119,6 +119,6 @@ def test_operators_reseal_and_rotate_webhook_secrets_over_http(system):
     assert isinstance(json.loads(resealed.stdout), dict)
     missing = system.cli("rotate-secret", str(uuid.uuid4()))
     assert missing.returncode == 3 and "Traceback" not in missing.stderr
-    listed = requests.post(system.url("/operator/reseal-secrets"), json={"x": 1}, headers=system.auth(access.OPERATOR),
-                           timeout=30)
-    assert listed.status_code == 400
+    extra = requests.post(system.url("/operator/reseal-secrets"), json={"x": 1}, headers=system.auth(access.OPERATOR),
+                          timeout=30)
+    assert extra.status_code == 400 and extra.json()["field"] == "x"
