@@ -35,7 +35,7 @@ from rich.console import Console
 
 from dev import launcher
 from gateway import access
-from gateway.cli import print_history
+from cli.render import print_history
 from notifications.channels import email as email_channel, verify
 from shared.catalog import load_catalog
 

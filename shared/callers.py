@@ -35,16 +35,12 @@ log = logging.getLogger(__name__)
 
 OFFICER, SECRETARY, AUDITOR, OPERATOR, ADMIN = ROLES = (
     "department_officer", "council_secretary", "auditor", "operator", "administrator")
-# The officers' command-line tool while it still calls RPC itself (it signs with the gateway's
-# key): it acts for the terminal's user in every role. Goes when the CLI talks HTTP.
-CLI = "cli"
 ROLE_NAMES_VI = {
     OFFICER: "cán bộ đơn vị",
     SECRETARY: "thư ký hội đồng",
     AUDITOR: "cán bộ kiểm tra",
     OPERATOR: "cán bộ vận hành",
     ADMIN: "quản trị viên",
-    CLI: "công cụ dòng lệnh",
 }
 
 # Which roles may call which command, by service kind and RPC method: the gateway's routes
@@ -156,7 +152,7 @@ def verified_caller(assertion: Any, trusted, now: dt.datetime | None = None) -> 
 def permit(caller: Caller, service: str, method: str) -> None:
     """Forbidden unless ``caller``'s role may call ``service``'s command ``method``."""
     roles = may_call(service, method)
-    if caller.role != CLI and caller.role not in roles:
+    if caller.role not in roles:
         name = ROLE_NAMES_VI.get(caller.role, caller.role)
         raise Forbidden(f"Vai trò {name} không được phép thực hiện thao tác này.",
                         f"role {caller.role} may not call {service}.{method} (open to {', '.join(roles)})",

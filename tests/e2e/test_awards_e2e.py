@@ -167,4 +167,4 @@ def test_council_cli_lists_cases_and_refuses_a_session_without_quorum(system):
                          "--members", "12", "--present", "7", "--for", "7", "--date", "2018-10-10")
     assert refused.returncode == 4 and "túc số" in refused.stderr
     unknown = system.cli("council", "cases", "--council", "xa-khong-ton-tai")
-    assert unknown.returncode == 3 and "Không có dịch vụ" in unknown.stderr
+    assert unknown.returncode == 3 and "Không có hội đồng hoặc dịch vụ" in unknown.stderr

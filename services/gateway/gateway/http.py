@@ -41,7 +41,7 @@ from shared.catalog import load_catalog
 from shared.contracts.awards import AwardFilter
 from shared.contracts.nominations import ListFilter, configured_instance
 from shared.contracts.nominations import service_name as nominations_service
-from shared.contracts.notifications import DeliveryIds
+from shared.contracts.notifications import DeliveryIds, RotateSecret
 from shared.council_queues import service_name as council_service
 from shared.council_queues import waiting
 from shared.errors import DomainError, InvalidInput, NotFound
@@ -611,6 +611,25 @@ class GatewayService(web.WebPages):
     @requires(*may_call("notifications", "cancel"))
     def cancel_subscription(self, request, subscription_id):
         return answered(200, self.notifications.cancel(subscription_id, body_of(request), self.caller(request)))
+
+    @http("POST", "/subscriptions/<string:subscription_id>/secret")
+    @translated
+    @requires(OPERATOR)
+    def rotate_secret(self, request, subscription_id):
+        """A new webhook secret (given, or made by the service and answered once). Operators
+        only: the answer is a credential. Not idempotent by key: the secret is never stored in
+        a replayable answer."""
+        data = parse(RotateSecret, body_of(request)).model_dump()
+        return json_response(200, self.notifications.rotate_secret(subscription_id, data))
+
+    @http("POST", "/operator/reseal-secrets")
+    @translated
+    @requires(OPERATOR)
+    def reseal_secrets(self, request):
+        """After a new key was put first in NOTIFICATIONS_SECRETS_KEY_FILE: every webhook secret
+        sealed again under it."""
+        parse(openapi.Empty, body_of(request))  # nothing to say but {}
+        return json_response(200, self.notifications.reseal_secrets())
 
     @http("GET", "/inbox/<string:recipient_id>")
     @translated

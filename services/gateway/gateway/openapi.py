@@ -21,7 +21,7 @@ from gateway.access import ADMIN, AUDITOR, OFFICER, OPERATOR, ROLE_NAMES_VI, ROL
 from shared.contracts.accounts import USER_NAME_PATTERN, Disable, NewAccount
 from shared.contracts.awards import CASE_COMMANDS, AwardFilter, Revoke
 from shared.contracts.nominations import CHANGE_COMMANDS, Detect, ListFilter
-from shared.contracts.notifications import Cancel, DeliveryIds, Preferences, Subscribe
+from shared.contracts.notifications import Cancel, DeliveryIds, Preferences, RotateSecret, Subscribe
 from shared.contracts.wire_events import WIRE_TYPES, fanned_out
 from shared.validation import Page
 from shared.wire import WireEvent
@@ -29,6 +29,7 @@ from shared.wire import WireEvent
 VERSION = "2.0.0"
 CODE_PATTERN = "^[a-z0-9][a-z0-9-]{0,80}$"  # gateway.http.JURISDICTION
 IDEMPOTENT = ("/exemplars", "/councils", "/subscriptions")  # the POSTs that honour Idempotency-Key (shared.requests)
+NOT_IDEMPOTENT = ("/subscriptions/{subscription_id}/secret",)  # its answer (a secret) is never kept to replay
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(["html", "j2"]))
 
@@ -104,6 +105,12 @@ class TimelineQuery(BaseModel):
 
 class ReportQuery(AsOfQuery):
     format: Annotated[str, Field(pattern="^(json|csv|html)$")] = "json"
+
+
+class Empty(BaseModel):
+    """A body with nothing in it: ``{}``."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ExpectedVersion(BaseModel):
@@ -199,6 +206,11 @@ def _operations() -> list[Operation]:
                   (OFFICER, OPERATOR), body=Preferences, parameters={"subscription_id": UUID}),
         Operation("POST", "/subscriptions/{subscription_id}/cancellation", "Huỷ đăng ký.", (OFFICER, OPERATOR),
                   body=Cancel, parameters={"subscription_id": UUID}),
+        Operation("POST", "/subscriptions/{subscription_id}/secret",
+                  "Đổi khóa ký webhook; khóa do hệ thống tạo được trả về một lần («webhook_secret»).", (OPERATOR,),
+                  body=RotateSecret, parameters={"subscription_id": UUID}),
+        Operation("POST", "/operator/reseal-secrets", "Niêm phong lại mọi khóa ký webhook bằng khóa mới nhất.",
+                  (OPERATOR,), body=Empty),
         Operation("GET", "/inbox/{recipient_id}", "Hộp thư (một trang), số chưa đọc.", ROLES, query=Page,
                   parameters={"recipient_id": IDENT}, response=PAGE),
         Operation("POST", "/inbox/{recipient_id}/read", "Đánh dấu đã đọc.", (OFFICER, SECRETARY, OPERATOR),
@@ -356,7 +368,7 @@ def document() -> dict:
                 continue
             operation["responses"][str(status)] = {"description": description, "content": {
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-        if op.method == "POST" and op.path.startswith(IDEMPOTENT):
+        if op.method == "POST" and op.path.startswith(IDEMPOTENT) and op.path not in NOT_IDEMPOTENT:
             operation.setdefault("parameters", []).append({
                 "name": "Idempotency-Key", "in": "header", "required": False,
                 "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
