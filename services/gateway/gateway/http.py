@@ -614,22 +614,22 @@ class GatewayService(web.WebPages):
 
     @http("POST", "/subscriptions/<string:subscription_id>/secret")
     @translated
-    @requires(OPERATOR)
+    @requires(*may_call("notifications", "rotate_secret"))
     def rotate_secret(self, request, subscription_id):
         """A new webhook secret (given, or made by the service and answered once). Operators
         only: the answer is a credential. Not idempotent by key: the secret is never stored in
         a replayable answer."""
         data = parse(RotateSecret, body_of(request)).model_dump()
-        return json_response(200, self.notifications.rotate_secret(subscription_id, data))
+        return json_response(200, self.notifications.rotate_secret(subscription_id, data, self.caller(request)))
 
     @http("POST", "/operator/reseal-secrets")
     @translated
-    @requires(OPERATOR)
+    @requires(*may_call("notifications", "reseal_secrets"))
     def reseal_secrets(self, request):
         """After a new key was put first in NOTIFICATIONS_SECRETS_KEY_FILE: every webhook secret
         sealed again under it."""
         parse(openapi.Empty, body_of(request))  # nothing to say but {}
-        return json_response(200, self.notifications.reseal_secrets())
+        return json_response(200, self.notifications.reseal_secrets(self.caller(request)))
 
     @http("GET", "/inbox/<string:recipient_id>")
     @translated
