@@ -112,6 +112,12 @@ SERVICES = {
 _one_in_this_process = threading.Lock()
 
 
+class NoDowngrade(RuntimeError):
+    """A baseline is not undone: what its tables hold is not in any log, so dropping them loses
+    it for good. Migrations only add (README, "Upgrades"); a rollback runs older code on the newer
+    schema instead (``migrate`` warns)."""
+
+
 class SchemaAhead(RuntimeError):
     """The database is at a revision this code does not know: a newer release migrated it."""
 

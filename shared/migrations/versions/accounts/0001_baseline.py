@@ -9,6 +9,8 @@ Revision accounts_0001
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migrations import NoDowngrade
+
 revision = "accounts_0001"
 down_revision = None
 branch_labels = None
@@ -50,4 +52,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("migrations only add (README, Upgrades)")
+    raise NoDowngrade("migrations only add (README, Upgrades)")

@@ -7,6 +7,8 @@ Revision audit_0001
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migrations import NoDowngrade
+
 revision = "audit_0001"
 down_revision = None
 branch_labels = None
@@ -39,4 +41,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("seals and signed checkpoints cannot be made again: no downgrade below the baseline")
+    raise NoDowngrade("seals and signed checkpoints cannot be made again: no downgrade below the baseline")

@@ -7,6 +7,8 @@ Revision awards_0001
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migrations import NoDowngrade
+
 revision = "awards_0001"
 down_revision = None
 branch_labels = None
@@ -68,4 +70,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("what other councils and departments told is not in this log: no downgrade")
+    raise NoDowngrade("what other councils and departments told is not in this log: no downgrade")

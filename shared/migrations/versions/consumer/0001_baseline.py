@@ -7,6 +7,8 @@ Revision consumer_0001
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migrations import NoDowngrade
+
 revision = "consumer_0001"
 down_revision = None
 branch_labels = None
@@ -32,4 +34,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("what was handled is not in the log: no downgrade below the baseline")
+    raise NoDowngrade("what was handled is not in the log: no downgrade below the baseline")

@@ -8,6 +8,8 @@ Revision ledger_0001
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migrations import NoDowngrade
+
 revision = "ledger_0001"
 down_revision = None
 branch_labels = None
@@ -66,4 +68,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("what was delivered is not in the log: no downgrade below the baseline")
+    raise NoDowngrade("what was delivered is not in the log: no downgrade below the baseline")

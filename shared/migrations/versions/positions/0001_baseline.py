@@ -6,6 +6,8 @@ Revision positions_0001
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migrations import NoDowngrade
+
 revision = "positions_0001"
 down_revision = None
 branch_labels = None
@@ -22,4 +24,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("the relay's published position is not in the log: no downgrade below the baseline")
+    raise NoDowngrade("the relay's published position is not in the log: no downgrade below the baseline")
